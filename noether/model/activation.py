@@ -1,0 +1,73 @@
+"""``activation``: an elementwise σ(z), given by a catalogue name or a sympy expression in z."""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ..errors import SpecError
+from ..expr import parse_expr
+from .catalogue import ACTIVATIONS, z
+from .fields import check_keys
+from .layer import Layer
+
+
+def activation_expr(fn: str, field: str) -> sp.Expr:
+    """A catalogue name or an allow-listed expression in ``z``."""
+    if not isinstance(fn, str) or not fn.strip():
+        raise SpecError(field, "must be an activation name or an expression in z; names: "
+                        + ", ".join(sorted(ACTIVATIONS)))
+    if fn in ACTIVATIONS:
+        return ACTIVATIONS[fn]
+    if fn.isidentifier():
+        raise SpecError(field, f"unknown activation {fn!r}; accepted: "
+                        + ", ".join(sorted(ACTIVATIONS)) + ", or an expression in z such as 'z**3'")
+    expr = parse_expr(fn, {"z": z}, field)
+    if not isinstance(expr, sp.Expr) or expr.free_symbols - {z}:
+        raise SpecError(field, f"{fn!r} must be an expression in z alone")
+    return expr
+
+
+class Activation(Layer):
+    type = "activation"
+    elementwise = True
+
+    def __init__(self, fn: str | sp.Expr, field: str = "activation.fn"):
+        if isinstance(fn, sp.Expr):
+            if fn.free_symbols - {z}:
+                raise SpecError(field, "a sympy activation must be an expression in z alone")
+            self.expr, self.name = fn, str(fn)
+        else:
+            self.expr, self.name = activation_expr(fn, field), fn
+        self._np = sp.lambdify(z, self.expr, modules=[{"Heaviside": _heaviside}, "numpy", "scipy"])
+        self._dnp = sp.lambdify(z, sp.diff(self.expr, z), modules=[{"Heaviside": _heaviside}, "numpy", "scipy"])
+
+    @classmethod
+    def from_spec(cls, table, field):
+        check_keys(table, {"type", "fn"}, field)
+        if "fn" not in table:
+            raise SpecError(f"{field}.fn", "missing; give a catalogue name or an expression in z")
+        return cls(table["fn"], f"{field}.fn")
+
+    def out_dim(self):
+        return self.in_dim
+
+    def symbolic(self, x, p):
+        return [self.expr.subs(z, xi) for xi in x]
+
+    def forward(self, X, p):
+        return np.broadcast_to(np.asarray(self._np(X), dtype=float), X.shape).copy()
+
+    def backward(self, X, p, dY, grads):
+        d = np.broadcast_to(np.asarray(self._dnp(X), dtype=float), X.shape)
+        return dY * d
+
+    def describe(self):
+        return f"activation {self.name}"
+
+    def to_spec(self):
+        return {"type": self.type, "fn": self.name}
+
+
+def _heaviside(x, h0=0.5):
+    return np.heaviside(x, h0)

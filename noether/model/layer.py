@@ -1,0 +1,83 @@
+"""The layer base class: one extension point, one file per layer type.
+
+A layer knows its parameter blocks, its output size, and its forward pass, symbolic (sympy)
+and numeric (numpy).  It knows nothing about symmetries: the derivation discovers those.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import sympy as sp
+
+
+@dataclass(frozen=True)
+class Block:
+    """A named parameter tensor, e.g. ``W1`` of shape (4, 3); symbols ``W1_<i>_<j>``."""
+
+    name: str
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    def symbol_names(self) -> list[str]:
+        return [self.name + "".join(f"_{i}" for i in idx) for idx in np.ndindex(*self.shape)]
+
+
+class Layer(ABC):
+    """A layer type.  Subclasses register themselves under ``type`` for the TOML spec."""
+
+    type: ClassVar[str]
+    registry: ClassVar[dict[str, type[Layer]]] = {}
+    #: True for layers applied elementwise with no parameters (the derivation fuses chains of them).
+    elementwise: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if "type" in cls.__dict__:
+            Layer.registry[cls.type] = cls
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def from_spec(cls, table: dict, field: str) -> Layer:
+        """Build from one ``[[layer]]`` TOML table; raise SpecError naming ``field``."""
+
+    def bind(self, in_dim: int, index: int | None) -> None:
+        """Fix the input size and (for parametrised layers) the 1-based layer index."""
+        self.in_dim, self.index = in_dim, index
+
+    @property
+    def has_params(self) -> bool:
+        return bool(self.blocks())
+
+    def blocks(self) -> list[Block]:
+        return []
+
+    @abstractmethod
+    def out_dim(self) -> int: ...
+
+    # -- forward passes ----------------------------------------------------------------------
+    @abstractmethod
+    def symbolic(self, x: list[sp.Expr], p: dict[str, np.ndarray]) -> list[sp.Expr]:
+        """One sample: ``x`` is a list of sympy expressions, ``p`` maps block name -> symbol array."""
+
+    @abstractmethod
+    def forward(self, X: np.ndarray, p: dict[str, np.ndarray]) -> np.ndarray:
+        """A batch, rows are samples (numpy reference implementation)."""
+
+    @abstractmethod
+    def backward(self, X: np.ndarray, p: dict[str, np.ndarray], dY: np.ndarray,
+                 grads: dict[str, np.ndarray]) -> np.ndarray:
+        """Accumulate parameter gradients into ``grads``; return dL/dX."""
+
+    def describe(self) -> str:
+        return self.type
+
+    def to_spec(self) -> dict:
+        return {"type": self.type}

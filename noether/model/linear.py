@@ -1,0 +1,61 @@
+"""``linear``: z = W x + b.  Blocks ``W<l>`` (out, in) and, if ``bias``, ``b<l>`` (out,)."""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from .fields import boolean, check_keys, positive_int
+from .layer import Block, Layer
+
+
+class Linear(Layer):
+    type = "linear"
+
+    def __init__(self, out: int, bias: bool = True):
+        self.out, self.bias = out, bias
+
+    @classmethod
+    def from_spec(cls, table, field):
+        check_keys(table, {"type", "out", "bias"}, field)
+        return cls(positive_int(table, "out", field), boolean(table, "bias", field, True))
+
+    @property
+    def W(self) -> str:
+        return f"W{self.index}"
+
+    @property
+    def b(self) -> str:
+        return f"b{self.index}"
+
+    def blocks(self):
+        out = [Block(self.W, (self.out, self.in_dim))]
+        if self.bias:
+            out.append(Block(self.b, (self.out,)))
+        return out
+
+    def out_dim(self):
+        return self.out
+
+    def symbolic(self, x, p):
+        W = p[self.W]
+        z = [sum((W[i, j] * x[j] for j in range(self.in_dim)), sp.Integer(0)) for i in range(self.out)]
+        if self.bias:
+            z = [zi + p[self.b][i] for i, zi in enumerate(z)]
+        return z
+
+    def forward(self, X, p):
+        Z = X @ p[self.W].T
+        return Z + p[self.b] if self.bias else Z
+
+    def backward(self, X, p, dY, grads):
+        grads[self.W] += dY.T @ X
+        if self.bias:
+            grads[self.b] += dY.sum(axis=0)
+        return dY @ p[self.W]
+
+    def describe(self):
+        return f"linear {self.in_dim}->{self.out}" + ("" if self.bias else " (no bias)")
+
+    def to_spec(self):
+        return {"type": self.type, "out": self.out, "bias": self.bias}

@@ -1,0 +1,1 @@
+"""Hypothesis strategies and assertions for property-testing symmetry claims."""
