@@ -62,6 +62,24 @@ class Activation(Layer):
         d = np.broadcast_to(np.asarray(self._dnp(X), dtype=float), X.shape)
         return dY * d
 
+    def kernel_defs(self, ctx):
+        from ..kernels.printer import scalar_function
+        k = ctx.uid(self)
+        return (scalar_function(f"act_{k}", self.expr, z) + "\n"
+                + scalar_function(f"dact_{k}", sp.diff(self.expr, z), z) + "\n"
+                + f"@njit(cache=True)\ndef act_fwd_{k}(X, Z):\n"
+                + "    for r in range(X.shape[0]):\n        for c in range(X.shape[1]):\n"
+                + f"            Z[r, c] = act_{k}(X[r, c])\n\n"
+                + f"@njit(cache=True)\ndef act_bwd_{k}(X, dZ, dX):\n"
+                + "    for r in range(X.shape[0]):\n        for c in range(X.shape[1]):\n"
+                + f"            dX[r, c] = dZ[r, c] * dact_{k}(X[r, c])\n")
+
+    def kernel_forward(self, ctx, X, Z):
+        return [f"act_fwd_{ctx.uid(self)}({X}, {Z})"]
+
+    def kernel_backward(self, ctx, X, dZ, dX, need_dx):
+        return [f"act_bwd_{ctx.uid(self)}({X}, {dZ}, {dX})"] if need_dx else []
+
     def describe(self):
         return f"activation {self.name}"
 

@@ -76,6 +76,19 @@ class Layer(ABC):
                  grads: dict[str, np.ndarray]) -> np.ndarray:
         """Accumulate parameter gradients into ``grads``; return dL/dX."""
 
+    # -- kernels (numba source the code generator splices into the model's module) -----------------
+    def kernel_defs(self, ctx) -> str:
+        """Module-level numba functions this layer needs (e.g. its scalar σ, σ')."""
+        return ""
+
+    @abstractmethod
+    def kernel_forward(self, ctx, X: str, Z: str) -> list[str]:
+        """Lines computing the batch output array ``Z`` from ``X`` (both (N, ·) arrays)."""
+
+    @abstractmethod
+    def kernel_backward(self, ctx, X: str, dZ: str, dX: str, need_dx: bool) -> list[str]:
+        """Lines writing parameter gradients into ``grad`` and (if need_dx) dL/dX into ``dX``."""
+
     def describe(self) -> str:
         return self.type
 

@@ -54,6 +54,15 @@ class Linear(Layer):
             grads[self.b] += dY.sum(axis=0)
         return dY @ p[self.W]
 
+    def kernel_forward(self, ctx, X, Z):
+        ob = ctx.offsets.get(self.b, 0)
+        return [f"linear_fwd(theta, {ctx.offsets[self.W]}, {ob}, {self.in_dim}, {self.out}, {self.bias}, {X}, {Z})"]
+
+    def kernel_backward(self, ctx, X, dZ, dX, need_dx):
+        ob = ctx.offsets.get(self.b, 0)
+        return [f"linear_bwd(theta, grad, {ctx.offsets[self.W]}, {ob}, {self.in_dim}, {self.out}, "
+                f"{self.bias}, {X}, {dZ}, {dX}, {need_dx})"]
+
     def describe(self):
         return f"linear {self.in_dim}->{self.out}" + ("" if self.bias else " (no bias)")
 

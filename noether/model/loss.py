@@ -29,6 +29,10 @@ class Loss(ABC):
     def symbolic(self, f: list[sp.Expr], y: list[sp.Expr]) -> sp.Expr:
         """Per-sample loss ℓ(f, y)."""
 
+    @abstractmethod
+    def kernel(self, F: str, Y: str, dF: str) -> str:
+        """A numba expression returning the loss and writing dL/dF into ``dF``."""
+
 
 class MSE(Loss):
     """ℓ = ½‖f − y‖²; the batch loss is the mean over samples."""
@@ -40,6 +44,9 @@ class MSE(Loss):
 
     def grad(self, F, Y):
         return (F - Y) / F.shape[0]
+
+    def kernel(self, F, Y, dF):
+        return f"mse_loss_grad({F}, {Y}, {dF})"
 
     def symbolic(self, f, y):
         return sum(((fi - yi) ** 2 for fi, yi in zip(f, y)), sp.Integer(0)) / 2

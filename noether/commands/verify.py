@@ -1,0 +1,42 @@
+"""``noether verify SPEC``: check every derived law against runs (exit 0 ok, 1 a law failed)."""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import SpecError
+from ..verify import VerifyOptions, verify
+from ._common import add_spec, finite_float, load, positive_int, print_json
+
+HELP = "check conservation laws, GD laws and Bregman laws against numerical runs"
+
+
+def add_arguments(p):
+    add_spec(p)
+    p.add_argument("--lr", type=finite_float, default=0.05, help="learning rate (default 0.05)")
+    p.add_argument("--steps", type=positive_int, default=2000, help="GD steps (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="seed for data and parameters (default 0)")
+    p.add_argument("--samples", type=positive_int, default=32, help="random samples (default 32)")
+    p.add_argument("--data", metavar="FILE.npz", help="data with arrays X, Y instead of random data")
+    p.add_argument("--gamma", type=finite_float, default=None, help="Bregman gamma (default 2/lr)")
+    p.add_argument("--trajectory", metavar="FILE.npz", help="save the GD run for independent checks")
+    p.add_argument("--cache", metavar="DIR", help="kernel cache folder (default $NOETHER_CACHE or ~/.cache/noether)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args) -> int:
+    model = load(args)
+    opts = VerifyOptions(lr=args.lr, steps=args.steps, seed=args.seed, samples=args.samples, data=args.data,
+                         gamma=args.gamma, trajectory=args.trajectory, cache=args.cache)
+    progress = (lambda s: print(s, file=sys.stderr)) if args.json else print
+    rep = verify(model, opts, progress=progress)
+    if rep.diverged_at is not None:
+        saved = f"; partial trajectory saved to {args.trajectory}" if args.trajectory else ""
+        raise SpecError("--lr", f"GD diverged: parameters became non-finite at step {rep.diverged_at} "
+                        f"with lr={args.lr}{saved}; use a smaller --lr")
+    if args.json:
+        print_json(rep.to_json())
+    else:
+        print(rep.table())
+        print("all laws hold" if rep.ok else "SOME LAWS FAILED")
+    return 0 if rep.ok else 1

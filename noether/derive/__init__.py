@@ -1,0 +1,5 @@
+"""Stage three: the derivation (the sympy layer).  ``derive(model)`` is the entry point."""
+
+from .derivation import Derivation, derive
+
+__all__ = ["Derivation", "derive"]

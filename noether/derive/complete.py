@@ -1,0 +1,374 @@
+"""Completeness: count every conservation law of a model's training flow.
+
+Marcotte, Gribonval & Peyré (NeurIPS 2023, "Abide by the law and follow the flow") show that
+the number of functionally independent conserved functions of gradient flow near a generic θ
+is ``D − dim Lie(V)(θ)``, with V spanned by the gradient fields θ ↦ ∇_θ f_k(θ, x) (rows of the
+per-sample Jacobian) and Lie(V) its closure under [X, Y] = J_Y X − J_X Y.  For heavy-ball
+momentum (ICML 2024, "Keep the momentum") the same count is made for the lifted fields on
+(t, θ, v): F₀ = ∂_t + v·∂_θ − γ v·∂_v and G_X = X(θ)·∂_v, giving ``2D + 1 − dim Lie``.
+
+Algorithm (general, no tables): V_{k+1} = V_k + [V_0, V_k].  At a random point we evaluate
+right-nested brackets of *random elements* of V_0 exactly to float rounding with nilpotent
+jets (:mod:`.complete_jets`); by multilinearity, ``n − rank V_k + oversample`` random brackets
+span the new directions.  Once dim V_{k+1}(θ) = dim V_k(θ) at a generic point, the
+distribution is involutive there, so Lie(V)(θ) = V_k(θ) (Frobenius; Marcotte et al. Prop. 3.7).
+Ranks are read with an SVD and the singular-value gap is reported; a missing gap makes the
+count unconfident.  Units pinned on one side of a kink (dead / always-active ReLUs) add local
+laws: points with such units are reported separately and never define the architecture count.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .complete_jets import ActStage, Net, activation_derivatives, is_piecewise, nested_bracket
+
+#: Relative singular values below ZERO are rounding (rows have unit norm; float64 jets carry
+#: ~1e-15 relative error per operation, amplified by at most ~1e3 through a few nested levels
+#: and ~sqrt(D) by the SVD): they count as 0.  Above SOLID they count as rank.  Anything in
+#: between means there is no clear gap and the count is reported as unconfident.
+ZERO = 1e-9
+SOLID = 1e-6
+#: Machine epsilon: the stand-in for "the next singular value" when a span is full-rank.
+EPS = float(np.finfo(float).eps)
+
+
+@dataclass
+class PointReport:
+    lie_dim: int
+    laws: int
+    ranks: list[int]                 # dim V_0(θ), dim V_1(θ), … until it stabilised
+    sigma_kept: float                # smallest singular value counted as rank (relative)
+    sigma_dropped: float             # largest singular value counted as zero (relative)
+    gap: float                       # sigma_kept / max(sigma_dropped, EPS)
+    clear: bool
+    pinned: list[dict] = field(default_factory=list)
+    frozen: list[str] = field(default_factory=list)   # coordinates θ_j that are conserved here
+    seconds: float = 0.0
+    extra_laws: int | None = None    # laws here − generic laws (non-generic points only)
+
+
+@dataclass
+class CountResult:
+    model: str
+    flow: str
+    parameters: int
+    state_dim: int
+    laws: int | None
+    lie_dim: int | None
+    clear: bool
+    gap: float | None
+    points: list[PointReport]
+    local: list[PointReport]
+    derived: int | None
+    derived_source: str
+    complete: bool
+    notes: list[str]
+    seconds: float
+    samples: int
+
+    def to_json(self) -> dict:
+        gap = self.gap if self.gap is None or np.isfinite(self.gap) else None
+        return {
+            "model": self.model, "flow": self.flow, "parameters": self.parameters,
+            "state_dim": self.state_dim, "laws": self.laws, "lie_dim": self.lie_dim,
+            "derived": self.derived, "derived_source": self.derived_source,
+            "complete": self.complete, "unexplained": (None if self.laws is None or self.derived is None
+                                                     else self.laws - self.derived),
+            "clear_gap": self.clear, "gap": gap, "samples": self.samples,
+            "points": [asdict(p) for p in self.points], "local": [asdict(p) for p in self.local],
+            "notes": self.notes, "seconds": self.seconds,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+class _Span:
+    """An orthonormal basis of span of evaluated fields, grown with gap bookkeeping."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.Q = np.zeros((0, n))
+        self.kept = np.inf
+        self.dropped = 0.0
+
+    @property
+    def rank(self) -> int:
+        return self.Q.shape[0]
+
+    def add(self, rows: np.ndarray) -> int:
+        norms = np.linalg.norm(rows, axis=1)
+        rows = rows[norms > 0] / norms[norms > 0, None]
+        if rows.shape[0] == 0:
+            return 0
+        R = rows - (rows @ self.Q.T) @ self.Q
+        R = R - (R @ self.Q.T) @ self.Q          # second Gram–Schmidt pass
+        if R.shape[0] > R.shape[1]:      # tall: same singular values / Vt from the R of a QR
+            R = np.linalg.qr(R, mode="r")
+        _, s, Vt = np.linalg.svd(R, full_matrices=False)
+        new = s > SOLID  # residuals of unit rows: singular values are already relative
+        if new.any():
+            self.kept = min(self.kept, float(s[new].min()))
+        if (~new).any():
+            self.dropped = max(self.dropped, float(s[~new].max()))
+        k = int(new.sum())
+        k = min(k, self.n - self.rank)
+        if k:
+            self.Q = np.vstack([self.Q, Vt[:k]])
+            q, _ = np.linalg.qr(self.Q.T)
+            self.Q = q.T
+        return k
+
+    @property
+    def clear(self) -> bool:
+        return self.dropped < ZERO
+
+    @property
+    def gap(self) -> float:
+        kept = self.kept if np.isfinite(self.kept) else 1.0
+        return kept / max(self.dropped, EPS)
+
+
+def pinned_units(net: Net, theta: np.ndarray, X: np.ndarray) -> list[dict]:
+    """Units of piecewise activations (kink at 0) that the samples leave on one side.
+
+    ``dead`` (σ' = 0 on every sample) and ``always-active`` (one polynomial piece on every
+    sample, i.e. linear for ReLU) are the local situations of THEORY §1.  A unit with fewer than
+    ``fan_in + 2`` samples on one side is ``rarely-active`` / ``rarely-inactive``: the samples do
+    not pin down its piece and it too adds data-dependent laws.  Named by the linear layer
+    feeding it (1-based, as in the parameter names) and the unit index (0-based).
+    """
+    out = []
+    fan = {s.index: s.inp + (s.b_off is not None) for s in net.stages if hasattr(s, "w_off")}
+    for stage, z in net.preactivations(theta, X):
+        if not is_piecewise(stage.expr):
+            continue
+        fns, _ = activation_derivatives(stage.expr, 1)
+        d = np.broadcast_to(np.asarray(fns[1](z), float), z.shape)
+        need = fan.get(stage.after, 1) + 2
+        for u in range(z.shape[1]):
+            col = z[:, u]
+            npos, nneg = int(np.sum(col > 0)), int(np.sum(col < 0))
+            if min(npos, nneg) >= need:
+                continue
+            side = "positive" if npos >= nneg else "negative"
+            dead = bool(np.all(d[col > 0 if side == "positive" else col < 0, u] == 0))
+            if min(npos, nneg) == 0:
+                kind = "dead" if dead else "always-active"
+            else:
+                kind = "rarely-active" if dead else "rarely-inactive"
+            out.append({"layer": stage.after, "unit": u, "kind": kind,
+                        "name": f"layer {stage.after} unit {u}", "positive_samples": npos,
+                        "negative_samples": nneg})
+    return out
+
+
+def n_samples(net: Net, state_dim: int) -> int:
+    """Inputs per point: enough Jacobian rows (P·k) to span up to the state dimension twice."""
+    return int(max(64, np.ceil(4 * state_dim / net.k) + 16))
+
+
+def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generator,
+             flow: str = "gradient", gamma: float = 1.0, v: np.ndarray | None = None,
+             max_levels: int = 12, oversample: int = 8) -> PointReport:
+    """dim Lie(V) at one point (θ, or (0, θ, v) for momentum) for the samples ``X``."""
+    t0 = time.perf_counter()
+    D, P, k = net.D, X.shape[0], net.k
+    J = net.jacobian(theta, X)
+    if flow == "gradient":
+        n = D
+        base = J
+        point0 = theta
+
+        def field(c, pt):
+            return net.grad_field(pt, c, X)
+
+        def draw(N):
+            return rng.standard_normal((N, P, k))
+    elif flow == "momentum":
+        n = 2 * D + 1
+        if v is None:
+            v = rng.standard_normal(D)
+        F0 = np.concatenate([[1.0], v, -gamma * v])
+        base = np.vstack([F0, np.hstack([np.zeros((J.shape[0], D + 1)), J])])
+        point0 = np.concatenate([[0.0], theta, v])
+
+        def field(c, pt):
+            cf, rho = c
+            th = {m: a[:, 1:D + 1] for m, a in pt.items()}
+            gx = net.grad_field(th, rho, X)
+            out = {}
+            for m, a in pt.items():
+                o = np.zeros_like(a)
+                if m == 0:
+                    o[:, 0] = cf
+                vv = a[:, D + 1:]
+                o[:, 1:D + 1] = cf[:, None] * vv
+                o[:, D + 1:] = -gamma * cf[:, None] * vv
+                out[m] = o
+            for m, g in gx.items():
+                if m not in out:
+                    out[m] = np.zeros((g.shape[0], n))
+                out[m][:, D + 1:] += g
+            return out
+
+        def draw(N):
+            return (rng.standard_normal(N), rng.standard_normal((N, P, k)))
+    else:
+        raise ValueError(flow)
+
+    span = _Span(n)
+    span.add(base)
+    ranks = [span.rank]
+    for level in range(1, max_levels + 1):
+        if span.rank == n:
+            break
+        N = n - span.rank + oversample
+        coeffs = [draw(N) for _ in range(level + 1)]
+        pt = {0: np.broadcast_to(point0, (N, n)).copy()}
+        vals = nested_bracket(field, coeffs, pt)
+        added = span.add(vals.get(0, np.zeros((N, n))))
+        ranks.append(span.rank)
+        if added == 0:
+            break
+    frozen = []
+    if flow == "gradient":
+        colnorm = np.linalg.norm(span.Q, axis=0) if span.rank else np.zeros(n)
+        frozen = [net.model.parameters[j] for j in np.flatnonzero(colnorm < 1e-8)]
+    return PointReport(lie_dim=span.rank, laws=n - span.rank, ranks=ranks,
+                       sigma_kept=float(span.kept) if np.isfinite(span.kept) else 1.0,
+                       sigma_dropped=float(span.dropped), gap=float(span.gap), clear=span.clear,
+                       frozen=frozen, seconds=time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------------------------
+def derived_count(model, flow: str, rng: np.random.Generator, gamma: float = 1.0) -> tuple[int | None, str]:
+    """Independent charges explained by linear+affine symmetries, and where the number came from.
+
+    Gradient flow: ``noether.derive.derive(model).n_independent_charges`` when that module is
+    present, else the symmetric-generator fallback of :mod:`.complete_symmetries`.
+    Momentum: Noether charges e^{γt}(Aθ + c)·θ̇ of generators with antisymmetric A (THEORY §6).
+    """
+    from . import complete_symmetries as cs
+
+    note = ""
+    if flow == "gradient":
+        try:
+            from noether.derive import derive  # the derivation stage (another module)
+        except ImportError:
+            derive = None
+            note = "noether.derive.derive is not available"
+        if derive is not None:
+            try:
+                return int(derive(model).n_independent_charges), "noether.derive"
+            except Exception as exc:  # noqa: BLE001 - a derivation failure must not hide the count
+                note = f"noether.derive failed ({type(exc).__name__}: {exc})"
+        gens = cs.linear_generators(model, "symmetric", rng)
+        if gens is None:
+            return None, note + "; D too large for the fallback quadratic-charge solver"
+        return cs.n_independent_gf_charges(gens, rng, model.D), \
+            "symmetric linear+affine generators (complete_symmetries fallback)" + (f"; {note}" if note else "")
+    gens = cs.linear_generators(model, "antisymmetric", rng)
+    if gens is None:
+        return None, "D too large for the antisymmetric-generator solver"
+    return cs.n_independent_noether_charges(gens, rng, model.D, gamma), \
+        "Noether charges of antisymmetric linear+affine generators (complete_symmetries)"
+
+
+def centred(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """θ with the bias of every unit feeding a kinked activation moved near the median of its
+    pre-activation over the samples (plus a random offset), so each such unit splits the samples.
+    This selects an open set of parameters where every unit is exercised by the data, where
+    the generic (maximal) rank is attained; it changes nothing for units without bias."""
+    theta = theta.copy()
+    h = X
+    for i, s in enumerate(net.stages):
+        if isinstance(s, ActStage):
+            fns, _ = activation_derivatives(s.expr, 0)
+            h = np.broadcast_to(np.asarray(fns[0](h), float), h.shape)
+            continue
+        W = theta[s.w_off:s.w_off + s.out * s.inp].reshape(s.out, s.inp)
+        z = h @ W.T
+        nxt = net.stages[i + 1] if i + 1 < len(net.stages) else None
+        if s.b_off is not None and isinstance(nxt, ActStage) and is_piecewise(nxt.expr):
+            theta[s.b_off:s.b_off + s.out] = -np.median(z, axis=0) + 0.2 * np.std(z, axis=0) * rng.standard_normal(s.out)
+        h = z + (theta[s.b_off:s.b_off + s.out] if s.b_off is not None else 0.0)
+    return theta
+
+
+def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, gamma: float = 1.0,
+               max_tries: int | None = None, max_local: int = 3, with_derived: bool = True,
+               samples: int | None = None) -> CountResult:
+    """Count the independent conservation laws of ``model`` under ``flow`` (see module doc).
+
+    ``points`` random points are evaluated (more, up to ``max_tries``, until two agree on the
+    maximal rank).  For kinked activations with biases, each point's biases are re-centred on
+    the samples (:func:`centred`); plain random points with dead / always-active units are
+    evaluated too (up to ``max_local``) and reported in ``local`` with their extra laws.
+    """
+    from ..errors import SpecError
+
+    t0 = time.perf_counter()
+    if flow not in ("gradient", "momentum"):
+        raise SpecError("--flow", f"must be 'gradient' or 'momentum', got {flow!r}")
+    if isinstance(points, bool) or not isinstance(points, int) or points < 1:
+        raise SpecError("--points", f"must be a positive integer, got {points!r}")
+    net = Net(model)
+    n = net.D if flow == "gradient" else 2 * net.D + 1
+    P = samples or n_samples(net, n)
+    max_tries = max_tries or 10 * points + 20
+    rng = np.random.default_rng(seed)
+    cands: list[PointReport] = []
+    local: list[PointReport] = []
+    notes: list[str] = []
+    tries = 0
+    while tries < max_tries:
+        if len(cands) >= points:
+            best = max(p.lie_dim for p in cands)
+            if sum(p.lie_dim == best for p in cands) >= min(2, points):
+                break
+        tries += 1
+        theta = model.init(rng)
+        X = rng.standard_normal((P, net.d_in))
+        v = rng.standard_normal(net.D) if flow == "momentum" else None
+        pins = pinned_units(net, theta, X)
+        if pins and len(local) < max_local:
+            rep = lie_rank(net, theta, X, rng, flow, gamma, v)
+            rep.pinned = pins
+            local.append(rep)
+        if net.piecewise:
+            theta = centred(net, theta, X, rng)
+            pins = pinned_units(net, theta, X)
+        if pins:
+            continue
+        cands.append(lie_rank(net, theta, X, rng, flow, gamma, v))
+    laws = lie_dim = gap = None
+    clear = False
+    if cands:
+        lie_dim = max(p.lie_dim for p in cands)   # the generic rank is the maximal one
+        laws = n - lie_dim
+        agree = sum(p.lie_dim == lie_dim for p in cands)
+        clear = all(p.clear for p in cands) and agree >= min(2, points)
+        gap = min(p.gap for p in cands)
+        if not all(p.clear for p in cands):
+            notes.append("no clear singular-value gap at some point: the count is not confident")
+        if agree < min(2, points):
+            notes.append(f"only one of {len(cands)} points reached dim Lie = {lie_dim}: not confident")
+        low = [p for p in cands if p.lie_dim < lie_dim]
+        if low:
+            notes.append(f"{len(low)} point(s) had a lower rank (data-dependent local laws); "
+                         "the maximal rank is the generic one")
+        for p in local + cands:
+            p.extra_laws = p.laws - laws
+    else:
+        notes.append(f"no point without dead/always-active units in {tries} draws: no generic count")
+    derived, source = (None, "not computed")
+    if with_derived:
+        derived, source = derived_count(model, flow, np.random.default_rng(seed + 1), gamma)
+    complete = bool(clear and laws is not None and derived is not None and derived == laws)
+    return CountResult(model=model.name, flow=flow, parameters=net.D, state_dim=n, laws=laws,
+                       lie_dim=lie_dim, clear=clear, gap=gap, points=cands, local=local,
+                       derived=derived, derived_source=source, complete=complete, notes=notes,
+                       seconds=time.perf_counter() - t0, samples=P)

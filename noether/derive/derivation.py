@@ -1,0 +1,211 @@
+"""The Derivation: everything the sympy layer derives for a model, as one plain object.
+
+``derive(model)`` -> algebra (generator families and, for small models, explicit generators),
+gradient-field classification, conserved charges (indexed block formulas at any size, explicit
+per-parameter expressions for small models), orbit rank and functional independence at a generic
+point, discrete symmetries, Bregman-Lagrangian Noether charges with their sources, and the exact
+per-step law of each optimizer.  ``to_json()`` is what ``noether derive --json`` prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import sympy as sp
+
+from ..optim import OPTIMIZERS
+from .algebra import Algebra, Family, build_algebra
+from .charges import Charge, ChargeFamily, charge_families, explicit_charges, i_, j_, k_, residual_charges
+from .discrete import discrete_symmetries
+from .lagrangian import derive_bregman, eta, gamma, t
+from .laws import Law, derive_law
+from .rank import field_rank
+
+#: Explicit expressions (JSON, per-parameter charges) only for models up to this many parameters.
+EXPLICIT_D = 2000
+
+
+@dataclass
+class Derivation:
+    model: object
+    algebra: Algebra
+    charge_families: list[ChargeFamily]
+    charges: list[Charge] | None
+    seed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    # -- counts ---------------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self.algebra.dim
+
+    @cached_property
+    def generic_theta(self) -> np.ndarray:
+        return self.model.init(np.random.default_rng(self.seed + 12345))
+
+    @cached_property
+    def _orbit(self):
+        if not self.algebra.explicit:
+            return None
+        return field_rank(self.algebra.generators, self.generic_theta)
+
+    @property
+    def orbit_rank(self) -> int | None:
+        return self._orbit.rank if self._orbit else None
+
+    @cached_property
+    def _charge_rank(self):
+        if self.charges is None:
+            return None
+        res = field_rank([c.generator for c in self.charges], self.generic_theta)
+        for c, ind in zip(self.charges, res.independent):
+            c.independent = ind
+        return res
+
+    @property
+    def n_charges(self) -> int:
+        extra = sum(1 for c in self.charges if ".mixed" in c.family) if self.charges else 0
+        return sum(f.count for f in self.charge_families) + extra
+
+    @property
+    def n_independent_charges(self) -> int | None:
+        return self._charge_rank.rank if self._charge_rank else None
+
+    # -- laws -----------------------------------------------------------------------------------
+    def law(self, optimizer: str = "gd", **hyper) -> Law:
+        return derive_law(OPTIMIZERS[optimizer](**hyper))
+
+    @cached_property
+    def bregman(self):
+        return derive_bregman()
+
+    @cached_property
+    def discrete(self) -> list[dict]:
+        return discrete_symmetries(self.algebra)
+
+    # -- presentation ---------------------------------------------------------------------------
+    def family_field(self, fam: Family) -> dict[str, str]:
+        idx = (i_,) if fam.kind in ("unit", "unit-tied") else (i_, j_)
+        return {k: str(v) for k, v in indexed_field(fam.itf, fam.comps(*idx)).items()}
+
+    def to_json(self) -> dict:
+        m = self.model
+        explicit = self.algebra.explicit and m.D <= EXPLICIT_D
+        syms = m.symbols
+        out: dict = {
+            "model": m.to_dict(),
+            "parameters": m.parameters,
+            "algebra": {"dim": self.dim, "orbit_rank": self.orbit_rank,
+                        "orbit_rank_gap": list(self._orbit.gap) if self._orbit else None},
+            "interfaces": [{"name": itf.name, "sigma": str(itf.sigma), "width": itf.h,
+                            "absorbed_by": itf.right.W if itf.right is not None else "loss",
+                            "method": itf.sol.method, "certificates": list(itf.sol.certificates)}
+                           for itf in self.algebra.interfaces],
+            "families": [{"name": f.name, "interface": f.itf.name, "kind": f.kind, "count": f.count,
+                          "vector": [str(x) for x in f.vector], "field": self.family_field(f),
+                          "gradient_field": f.instance(f.index_sets()[0]).is_gradient}
+                         for f in self.algebra.families],
+            "charge_families": [{"name": cf.name, "kind": cf.kind, "count": cf.count,
+                                 "indexed": str(cf.indexed(_itf_of(cf))),
+                                 "latex": sp.latex(cf.indexed(_itf_of(cf)))}
+                                for cf in self.charge_families],
+            "n_charges": self.n_charges,
+            "n_independent_charges": self.n_independent_charges,
+            "discrete": self.discrete,
+            "laws": {"gd": {"rhs": str(self.law("gd").rhs), "latex": self.law("gd").latex(),
+                            "identity": self.law("gd").identity}},
+            "bregman": {"lagrangian": "exp(gamma*t)*(|thetadot|^2/(2*eta) - gamma*V(theta))",
+                        "euler_lagrange": str(self.bregman.el_equation),
+                        "charge": str(self.bregman.charge), "source": str(self.bregman.source_expr)},
+            "notes": self.notes + self.algebra.notes,
+        }
+        if explicit:
+            gens = self.algebra.generators
+            out["generators"] = [{"name": g.name, "family": g.family, "gradient_field": g.is_gradient,
+                                  "field": {k: str(v) for k, v in g.field_exprs(syms, m.parameters).items()}}
+                                 for g in gens]
+            self._charge_rank  # sets .independent
+            out["charges"] = [{"name": c.name, "family": c.family, "expr": str(c.expr),
+                               "latex": sp.latex(c.expr), "generator": c.generator.name,
+                               "independent": c.independent} for c in self.charges]
+            out["noether_charges"] = [{"generator": g.name, **{k: str(v) for k, v in
+                                       noether_charge(g, syms).items()}} for g in gens]
+        else:
+            out["generators"] = [{"name": f.name + "[*]", "family": f.name, "count": f.count,
+                                  "gradient_field": f.instance(f.index_sets()[0]).is_gradient,
+                                  "field": self.family_field(f)} for f in self.algebra.families]
+            out["charges"] = [{"name": cf.name + "[*]", "family": cf.name, "count": cf.count,
+                               "expr": str(cf.indexed(_itf_of(cf))), "latex": sp.latex(cf.indexed(_itf_of(cf))),
+                               "generator": cf.generator_names((i_,) if cf.kind == "unit" else (i_, j_))}
+                              for cf in self.charge_families]
+            out["noether_charges"] = [{"generator": f.name + "[*]", "expr": str(self.bregman.charge),
+                                       "source": str(self.bregman.source_expr) if not
+                                       f.instance(f.index_sets()[0]).is_antisymmetric() else "0"}
+                                      for f in self.algebra.families]
+            out["notes"].append(f"D = {m.D} > {EXPLICIT_D}: generators and charges are given as indexed families")
+        return out
+
+
+def _itf_of(cf: ChargeFamily):
+    return cf.terms[0][1].itf
+
+
+def indexed_field(itf, comps) -> dict[str, sp.Expr]:
+    """δθ of a lifted generator, as indexed block entries (free indices i, j; k runs)."""
+    L, R = itf.left, itf.right
+    W = sp.IndexedBase(L.W)
+    b = sp.IndexedBase(L.b) if L.bias else None
+    out: dict = {}
+
+    def acc(key, val):
+        out[key] = out.get(key, 0) + val
+
+    for comp in comps:
+        kind, val = comp[0], comp[-1]
+        if val == 0:
+            continue
+        if kind == "M":
+            a, c = comp[1], comp[2]
+            acc(W[a, k_], val * W[c, k_])
+            if b is not None:
+                acc(b[a], val * b[c])
+        elif kind == "c":
+            acc(b[comp[1]], val)
+        elif kind == "P":
+            U = sp.IndexedBase(R.W)
+            acc(U[k_, comp[2]], -val * U[k_, comp[1]])
+        elif kind == "d":
+            U, br = sp.IndexedBase(R.W), sp.IndexedBase(R.b)
+            acc(br[k_], -val * U[k_, comp[1]])
+    return {str(k): sp.expand(v) for k, v in out.items() if sp.expand(v) != 0}
+
+
+def noether_charge(g, syms) -> dict[str, sp.Expr]:
+    """Q = e^{γt} X(θ)·θ̇/η and its source dQ/dt = e^{γt} θ̇ᵀAθ̇/η (from :mod:`.lagrangian`)."""
+    dots = [sp.Symbol(f"{s}_dot", real=True) for s in syms]
+    X = {}
+    for (r, s), v in g.A.items():
+        X[r] = X.get(r, 0) + v * syms[s]
+    for r, v in g.c.items():
+        X[r] = X.get(r, 0) + v
+    q = sp.exp(gamma * t) * sp.expand(sum(x * dots[r] for r, x in X.items())) / eta
+    src = sp.expand(sum(v * dots[r] * dots[s] for (r, s), v in g.A.items()))
+    return {"expr": q, "source": sp.exp(gamma * t) * src / eta if src != 0 else sp.Integer(0)}
+
+
+def derive(model, seed: int = 0) -> Derivation:
+    """Run the derivation stage for ``model`` (see module docstring)."""
+    alg = build_algebra(model)
+    fams = charge_families(alg)
+    charges, notes = None, []
+    if alg.explicit and model.D <= EXPLICIT_D:
+        charges = explicit_charges(alg, fams)
+        extra, notes = residual_charges(alg, fams)
+        charges += extra
+    d = Derivation(model, alg, fams, charges, seed, notes)
+    if charges is None:
+        d.notes.append("charges are given per family; explicit per-parameter charges only for D <= "
+                       f"{EXPLICIT_D}")
+    return d

@@ -1,0 +1,70 @@
+"""Global search: every linear+affine generator X(θ) = Aθ + c of a small model (THEORY.md §2).
+
+An independent route to the algebra, used to cross-check the structured per-interface method.
+The condition ∇L·X = 0 for every θ, x, y is, for the MSE loss with y free, J_f(θ; x) X(θ) = 0:
+linear in the D² + D unknowns (A, c).  It is sampled at random (θ, x) and its null space read
+from an SVD, with the singular-value gap reported; ``orbit_rank`` is the rank of the null
+basis evaluated at a generic θ.  Numeric (float64) and therefore only for small D.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class GlobalResult:
+    dim: int
+    orbit_rank: int
+    gap: tuple[float, float]       # (largest null sv, smallest nonzero sv), relative
+    basis: np.ndarray              # (dim, D*D + D): rows are (vec(A), c)
+    gradient_dim: int              # dimension of the subspace with symmetric A
+
+
+def jacobian(model, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Rows ∂f_o/∂θ at one sample, from the reference backprop (MSE with f − y = e_o)."""
+    F = model.forward(theta, x[None, :])
+    rows = []
+    for o in range(model.output):
+        e = np.zeros_like(F)
+        e[0, o] = 1.0
+        rows.append(model.loss_and_grad(theta, x[None, :], F - e)[1])
+    return np.array(rows)
+
+
+def global_search(model, samples: int | None = None, seed: int = 0, rtol: float = 1e-9) -> GlobalResult:
+    D = model.D
+    rng = np.random.default_rng(seed)
+    n_unknown = D * D + D
+    samples = samples or (n_unknown // max(model.output, 1) + 40)
+    blocks = []
+    for _ in range(samples):
+        theta = rng.standard_normal(D)
+        x = rng.standard_normal(model.input)
+        J = jacobian(model, theta, x)               # (out, D)
+        blocks.append(np.hstack([np.einsum("or,s->ors", J, theta).reshape(len(J), -1), J]))
+    M = np.vstack(blocks)
+    M /= np.linalg.norm(M, axis=1, keepdims=True) + 1e-300
+    _, s, Vt = np.linalg.svd(M, full_matrices=True)
+    s_full = np.zeros(n_unknown)
+    s_full[:len(s)] = s
+    # float64: an exact null direction leaves sv ~ eps*||M||*sqrt(rows) ~ 1e-13; real ones >~ 1e-3
+    null = s_full < rtol * s_full[0]
+    dim = int(null.sum())
+    gap = (float(s_full[null].max() / s_full[0]) if dim else 0.0,
+           float(s_full[~null].min() / s_full[0]) if (~null).any() else 1.0)
+    basis = Vt[null]
+    theta = rng.standard_normal(D)
+    fields = np.array([b[:D * D].reshape(D, D) @ theta + b[D * D:] for b in basis]) if dim else np.zeros((0, D))
+    orbit = int(np.linalg.matrix_rank(fields, tol=1e-8 * max(1.0, np.abs(fields).max(initial=0)))) if dim else 0
+    # gradient subspace: combinations with A − Aᵀ = 0
+    if dim:
+        anti = np.array([(b[:D * D].reshape(D, D) - b[:D * D].reshape(D, D).T)[np.triu_indices(D, 1)] for b in basis]).T
+        sv = np.linalg.svd(anti, compute_uv=False) if anti.size else np.zeros(0)
+        # basis rows have unit norm, so an antisymmetric part is either O(1) or rounding (~1e-15)
+        grad_dim = dim - int(np.sum(sv > 1e-8)) if anti.size else dim
+    else:
+        grad_dim = 0
+    return GlobalResult(dim, orbit, gap, basis, grad_dim)

@@ -1,0 +1,264 @@
+"""Code generation: a model's derivation printed to one readable numba module.
+
+The module holds σ and σ′ of every activation, the model's unrolled forward/backward pass
+(calling the hand-written primitives), every charge (one loop per charge family, printed from its
+indexed formula, plus its quadratic and linear parts and an absolute-value scale for tolerances),
+each optimizer law's right-hand side, and the hand-written loops of :mod:`.loops`.  It is named by
+a hash of its content, written atomically, and compiled by numba with ``cache=True`` next to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sympy as sp
+
+from .. import __version__
+from ..derive.charges import i_, j_
+from . import loops
+from .printer import KernelPrinter, explicit_function, family_function, split_degrees
+
+ENV_CACHE = "NOETHER_CACHE"
+
+
+def cache_dir(override: str | os.PathLike | None = None) -> Path:
+    """``override`` > $NOETHER_CACHE > ~/.cache/noether."""
+    p = Path(override or os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "noether")
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+class _Ctx:
+    def __init__(self, model):
+        self.offsets = model.offsets
+        self._uids: dict[int, int] = {}
+
+    def uid(self, layer) -> int:
+        return self._uids.setdefault(id(layer), len(self._uids) + 1)
+
+
+@dataclass
+class ChargeLayout:
+    names: list[str]           # one per charge, in the order the kernels write them
+    families: list[str]
+
+
+def charge_code(deriv) -> tuple[str, ChargeLayout]:
+    """charges / charges_quad / charges_lin / charges_abs for every charge of the derivation."""
+    model = deriv.model
+    indexed = {b.name: (model.offsets[b.name], b.shape) for b in model.blocks}
+    defs, calls = [], {"": [], "_quad": [], "_lin": [], "_abs": []}
+    names, fams = [], []
+    for n, cf in enumerate(deriv.charge_families):
+        expr = cf.indexed(cf.terms[0][1].itf)
+        free = [i_] if cf.kind == "unit" else [i_, j_]
+        parts = split_degrees(expr)
+        variants = {"": (expr, False), "_quad": (parts.get(2, sp.Integer(0)), False),
+                    "_lin": (parts.get(1, sp.Integer(0)), False), "_abs": (expr, True)}
+        for suffix, (e, ab) in variants.items():
+            fname = f"fam{n}{suffix}"
+            defs.append(family_function(fname, e, [str(f) for f in free], [cf.h], indexed, absolute=ab))
+            calls[suffix].append(fname)
+        for idx in cf.index_sets():
+            names.append(f"{cf.name}[{','.join(map(str, idx))}]")
+            fams.append(cf.name)
+    mixed = [c for c in (deriv.charges or []) if ".mixed" in c.family]
+    if mixed:
+        syms = model.symbols
+        exprs = [c.expr for c in mixed]
+        parts = [split_degrees(e, syms) for e in exprs]
+        for suffix, es, ab in [("", exprs, False), ("_quad", [p.get(2, 0) for p in parts], False),
+                               ("_lin", [p.get(1, 0) for p in parts], False), ("_abs", exprs, True)]:
+            fname = f"mixed{suffix}"
+            defs.append(explicit_function(fname, [sp.sympify(e) for e in es], syms, absolute=ab))
+            calls[suffix].append(fname)
+        names += [c.name for c in mixed]
+        fams += [c.family for c in mixed]
+    for suffix, fns in calls.items():
+        body = "".join(f"    n = {f}(x, out, n)\n" for f in fns)
+        defs.append(f"@njit(cache=True)\ndef charges{suffix}(x, out, start):\n    n = start\n{body}    return n\n")
+    return "\n".join(defs), ChargeLayout(names, fams)
+
+
+def law_code(deriv, optimizer: str = "gd") -> str:
+    """The law's right-hand side, with each atom B(u,v), L(u) evaluated through the charge parts
+    (B(u,u) = 2 quad(u); B(u,v) by polarisation; L(u) = lin(u)), and a matching abs scale."""
+    from ..optim import OPTIMIZERS
+    law = deriv.law(optimizer)
+    rhs = law.rhs
+    atoms = sorted(rhs.atoms(sp.Function), key=str)
+    vecs = ["theta", "g"] + list(OPTIMIZERS[optimizer].state)
+    lines = [f"@njit(cache=True)", f"def law_{optimizer}({', '.join(_vecname(v) for v in vecs)}, lr, out, out_abs):",
+             "    nC = out.shape[0]"]
+    mapping, absmap = {}, {}
+    for n, atom in enumerate(atoms):
+        name = f"atom{n}"
+        args = [_vecname(str(a)) for a in atom.args]
+        lines.append(f"    {name} = np.empty(nC)")
+        lines.append(f"    {name}_abs = np.empty(nC)")
+        if atom.func.__name__ == "B" and args[0] == args[1]:
+            lines += [f"    charges_quad({args[0]}, {name}, 0)", f"    {name} *= 2.0",
+                      f"    charges_abs_quad({args[0]}, {name}_abs)"]
+        elif atom.func.__name__ == "B":
+            lines += [f"    polarise({args[0]}, {args[1]}, {name}, {name}_abs)"]
+        else:
+            lines += [f"    charges_lin({args[0]}, {name}, 0)", f"    charges_abs_lin({args[0]}, {name}_abs)"]
+        mapping[atom] = sp.Symbol(f"{name}[q]")
+        absmap[atom] = sp.Symbol(f"{name}_abs[q]")
+    eta = sp.Symbol("eta", positive=True)
+    pr = KernelPrinter({eta: "lr"})
+    body = pr.doprint(rhs.xreplace(mapping))
+    abs_body = " + ".join(f"abs({pr.doprint(t.xreplace({a: 1 for a in atoms}))}) * " +
+                          " * ".join(f"{absmap[a]}" for a in atoms if t.has(a))
+                          for t in sp.Add.make_args(sp.expand(rhs))) or "0.0"
+    lines += ["    for q in range(nC):", f"        out[q] = {body}", f"        out_abs[q] = {abs_body}"]
+    return "\n".join(lines) + "\n"
+
+
+def _vecname(v: str) -> str:
+    return {"theta": "theta", "g": "grad"}.get(v, v)
+
+
+_HELPERS = '''
+@njit(cache=True)
+def charges_abs_quad(x, out):
+    """Scale of quad(x): the abs-term sum of the quadratic part."""
+    tmp = np.empty(out.shape[0])
+    charges_abs(x, tmp, 0)
+    for q in range(out.shape[0]):
+        out[q] = tmp[q]
+
+
+@njit(cache=True)
+def charges_abs_lin(x, out):
+    charges_abs(x, out, 0)
+
+
+@njit(cache=True)
+def polarise(u, v, out, out_abs):
+    """B(u, v) = quad(u + v) − quad(u) − quad(v)."""
+    n = out.shape[0]
+    a, b, c = np.empty(n), np.empty(n), np.empty(n)
+    w = u + v
+    charges_quad(w, a, 0)
+    charges_quad(u, b, 0)
+    charges_quad(v, c, 0)
+    ta, tb, tc = np.empty(n), np.empty(n), np.empty(n)
+    charges_abs(w, ta, 0)
+    charges_abs(u, tb, 0)
+    charges_abs(v, tc, 0)
+    for q in range(n):
+        out[q] = a[q] - b[q] - c[q]
+        out_abs[q] = ta[q] + tb[q] + tc[q]
+'''
+
+
+def model_code(model) -> str:
+    ctx = _Ctx(model)
+    defs = [layer.kernel_defs(ctx) for layer in model.layers]
+    n = len(model.layers)
+    lines = ["@njit(cache=True)", "def loss_grad(theta, X, Y, grad, ws):",
+             '    """Loss and its gradient (into grad) for one batch; ws from make_workspace."""',
+             "    A0 = X"]
+    for l, layer in enumerate(model.layers):
+        lines.append(f"    A{l + 1} = ws[{l}]")
+        lines += ["    " + s for s in layer.kernel_forward(ctx, f"A{l}", f"A{l + 1}")]
+    lines.append(f"    D{n} = ws[{n}]")
+    lines.append(f"    loss = {model.loss.kernel(f'A{n}', 'Y', f'D{n}')}")
+    first_param = next(i for i, l in enumerate(model.layers) if l.has_params)
+    for l in range(n - 1, first_param - 1, -1):
+        layer = model.layers[l]
+        need = l > first_param
+        lines.append(f"    D{l} = ws[{n + 1 + (n - 1 - l)}]")
+        lines += ["    " + s for s in layer.kernel_backward(ctx, f"A{l}", f"D{l + 1}", f"D{l}", need)]
+    lines.append("    return loss")
+    dims = [layer.out_dim() for layer in model.layers]
+    ws_dims = dims + [dims[-1]] + [model.layers[l].in_dim for l in range(n - 1, -1, -1)]
+    ws = (f"WS_DIMS = {tuple(ws_dims)!r}\n\n\ndef make_workspace(N):\n"
+          f"    return tuple(np.zeros((N, d)) for d in WS_DIMS)\n")
+    return "\n".join(d for d in defs if d) + "\n\n" + "\n".join(lines) + "\n\n\n" + ws
+
+
+def generator_arrays(gens) -> dict[str, np.ndarray]:
+    """CSR-by-generator arrays of explicit generators (data for the Bregman/Noether loops)."""
+    gptr, rows, cols, vals, cptr, cidx, cvals = [0], [], [], [], [0], [], []
+    for g in gens:
+        r, c, v, ci, cv = g.numeric()
+        rows += list(r); cols += list(c); vals += list(v); cidx += list(ci); cvals += list(cv)
+        gptr.append(len(rows)); cptr.append(len(cidx))
+    i64 = lambda a: np.asarray(a, dtype=np.int64)  # noqa: E731
+    return {"gptr": i64(gptr), "rows": i64(rows), "cols": i64(cols), "vals": np.asarray(vals, float),
+            "cptr": i64(cptr), "cidx": i64(cidx), "cvals": np.asarray(cvals, float)}
+
+
+def module_source(deriv) -> tuple[str, ChargeLayout]:
+    model = deriv.model
+    ch, layout = charge_code(deriv)
+    parts = [
+        f'"""Generated by noether {__version__} for: {model.describe()}\n\n'
+        f"Model digest {model.digest}.  Do not edit: regenerate with `noether codegen`.\n"
+        f'Charges, in output order:\n' + "".join(f"  {k}: {n}\n" for k, n in enumerate(layout.names[:200]))
+        + ("  ...\n" if len(layout.names) > 200 else "") + '"""\n',
+        "import math\n\nimport numpy as np\nfrom numba import njit\n\n"
+        "from noether.kernels.primitives import (fields_dot, fields_dot_abs, fields_quadratic,\n"
+        "                                        fields_quadratic_abs, linear_bwd, linear_fwd, mse_loss_grad)\n",
+        "# ---- model: activations and the unrolled forward/backward pass ----\n" + model_code(model),
+        "# ---- charges, printed from their indexed formulas ----\n" + ch,
+        _HELPERS,
+        "# ---- exact per-step laws ----\n" + law_code(deriv, "gd"),
+        "# ---- hand-written loops (noether/kernels/loops.py) ----\n",
+    ]
+    for name in loops.TEMPLATES:
+        src = textwrap.dedent(inspect.getsource(getattr(loops, name)))
+        parts.append("@njit(cache=True)\n" + src)
+    return "\n\n".join(parts), layout
+
+
+def write_module(source: str, directory: Path, stem: str) -> Path:
+    """Write atomically (temp file + rename) under a content-hash name; reuse if present."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    path = directory / f"{stem}_{digest}.py"
+    if path.exists() and path.read_text() == source:
+        return path
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".py")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(source)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+@dataclass
+class Kernels:
+    path: Path
+    module: object
+    layout: ChargeLayout
+    generators: dict[str, np.ndarray] | None
+
+
+def build_kernels(deriv, directory: str | os.PathLike | None = None) -> Kernels:
+    source, layout = module_source(deriv)
+    path = write_module(source, cache_dir(directory), f"noether_{deriv.model.digest}")
+    name = f"noether_generated_{path.stem}"
+    if name in sys.modules:
+        mod = sys.modules[name]
+    else:
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    gens = generator_arrays(deriv.algebra.generators) if deriv.algebra.explicit else None
+    return Kernels(path, mod, layout, gens)

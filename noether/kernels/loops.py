@@ -1,0 +1,92 @@
+"""Hand-written, size-independent loops.
+
+These functions are *templates*: the code generator copies their source into each model's
+module, where ``loss_grad``, ``charges``, ``charges_abs`` and ``law_gd`` are that model's
+generated functions, and compiles them there with ``@njit(cache=True)`` (so that each model
+has its own numba cache entry).  They are never called from this module.
+"""
+
+# ruff: noqa: F821  (names resolved in the generated module)
+
+import numpy as np
+
+TEMPLATES = ["all_finite", "run_gd", "gf_rhs", "bregman_rhs"]
+
+
+def all_finite(x):
+    for v in x:
+        if not np.isfinite(v):
+            return False
+    return True
+
+
+def run_gd(theta0, X, Y, lr, steps, ws, record, thetas, Cs, losses, step_resid, charge_resid):
+    """Full-batch GD with every charge and the exact GD law checked at every step.
+
+    Returns the number of completed steps (< steps when the run went non-finite).
+    ``step_resid[k]`` is max_q |ΔC_q − rhs_q| / scale_q at step k; ``charge_resid[q]`` the max over k.
+    """
+    D = theta0.shape[0]
+    nC = charge_resid.shape[0]
+    theta = theta0.copy()
+    grad = np.empty(D)
+    c_now, c_next = np.empty(nC), np.empty(nC)
+    a_now, a_next = np.empty(nC), np.empty(nC)
+    rhs, rhs_abs = np.empty(nC), np.empty(nC)
+    charges(theta, c_now, 0)
+    charges_abs(theta, a_now, 0)
+    if record:
+        thetas[0, :] = theta
+    Cs[0, :] = c_now
+    for k in range(steps):
+        L = loss_grad(theta, X, Y, grad, ws)
+        losses[k] = L
+        if not (np.isfinite(L) and all_finite(grad)):
+            return k
+        law_gd(theta, grad, lr, rhs, rhs_abs)
+        for r in range(D):
+            theta[r] -= lr * grad[r]
+        if not all_finite(theta):
+            return k
+        charges(theta, c_next, 0)
+        charges_abs(theta, a_next, 0)
+        worst = 0.0
+        for q in range(nC):
+            scale = a_now[q] + a_next[q] + rhs_abs[q] + 1e-300
+            rel = abs((c_next[q] - c_now[q]) - rhs[q]) / scale
+            if rel > worst:
+                worst = rel
+            if rel > charge_resid[q]:
+                charge_resid[q] = rel
+        step_resid[k] = worst
+        if record:
+            thetas[k + 1, :] = theta
+        Cs[k + 1, :] = c_next
+        for q in range(nC):
+            c_now[q] = c_next[q]
+            a_now[q] = a_next[q]
+    return steps
+
+
+def gf_rhs(theta, X, Y, lr, ws, grad, out):
+    """Gradient flow θ̇ = −η ∇L(θ)."""
+    loss_grad(theta, X, Y, grad, ws)
+    for r in range(theta.shape[0]):
+        out[r] = -lr * grad[r]
+
+
+def bregman_rhs(t, state, X, Y, lr, gamma, ws, grad, gptr, rows, cols, vals, out):
+    """Second-order Bregman flow θ̈ = −γθ̇ − γη∇V, plus q̇_k = e^{γt} θ̇ᵀA_kθ̇ / η per generator."""
+    D = grad.shape[0]
+    theta = state[:D]
+    vel = state[D:2 * D]
+    loss_grad(theta, X, Y, grad, ws)
+    for r in range(D):
+        out[r] = vel[r]
+        out[D + r] = -gamma * vel[r] - gamma * lr * grad[r]
+    G = len(gptr) - 1
+    src = out[2 * D:2 * D + G]
+    fields_quadratic(gptr, rows, cols, vals, vel, src)
+    w = np.exp(gamma * t) / lr
+    for k in range(G):
+        src[k] *= w
