@@ -95,7 +95,8 @@ def _null(rows, n):
 
 
 def _normaliser(expr: sp.Expr, symbols) -> sp.Expr:
-    poly = sp.Poly(expr, *symbols)
+    present = expr.free_symbols
+    poly = sp.Poly(expr, *[s for s in symbols if s in present])
     content, prim = poly.primitive()
     lead = sorted(prim.terms(), key=lambda t: tuple(-e for e in t[0]))[0][1]
     return sp.sign(lead) / content

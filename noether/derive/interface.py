@@ -133,19 +133,20 @@ def interfaces(model) -> list[Interface]:
     """The interfaces of a model built from linear and elementwise layers."""
     out: list[Interface] = []
     last: Linear | None = None
-    sigma = z
+    sigma, where = z, "layer"
     for pos, layer in enumerate(model.layers):
         if isinstance(layer, Linear):
             if last is not None:
-                out.append(_make(model, last, layer, sigma, f"layer[{pos}]"))
-            last, sigma = layer, z
+                out.append(_make(model, last, layer, sigma, where))
+            last, sigma, where = layer, z, f"layer[{pos}]"
         elif layer.elementwise:
             if last is not None:
                 sigma = sp.simplify(layer.expr.subs(z, sigma)) if sigma != z else layer.expr
+                where = f"layer[{pos}].fn"
         else:
             raise NotStructured(f"layer {layer.type!r}")
     if last is not None:
-        out.append(_make(model, last, None, sigma, "output"))
+        out.append(_make(model, last, None, sigma, where))
     return out
 
 

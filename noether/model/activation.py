@@ -39,8 +39,9 @@ class Activation(Layer):
             self.expr, self.name = fn, str(fn)
         else:
             self.expr, self.name = activation_expr(fn, field), fn
-        self._np = sp.lambdify(z, self.expr, modules=[{"Heaviside": _heaviside}, "numpy", "scipy"])
-        self._dnp = sp.lambdify(z, sp.diff(self.expr, z), modules=[{"Heaviside": _heaviside}, "numpy", "scipy"])
+        mods = [{"Heaviside": _heaviside, "DiracDelta": _dirac}, "numpy", "scipy"]
+        self._np = sp.lambdify(z, self.expr, modules=mods)
+        self._dnp = sp.lambdify(z, sp.diff(self.expr, z), modules=mods)
 
     @classmethod
     def from_spec(cls, table, field):
@@ -89,3 +90,7 @@ class Activation(Layer):
 
 def _heaviside(x, h0=0.5):
     return np.heaviside(x, h0)
+
+
+def _dirac(x, *args):
+    return np.zeros_like(np.asarray(x, dtype=float))  # zero almost everywhere
