@@ -247,34 +247,22 @@ def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generato
 def derived_count(model, flow: str, rng: np.random.Generator, gamma: float = 1.0) -> tuple[int | None, str]:
     """Independent charges explained by linear+affine symmetries, and where the number came from.
 
-    Gradient flow: ``noether.derive.derive(model).n_independent_charges`` when that module is
-    present, else the symmetric-generator fallback of :mod:`.complete_symmetries`.
-    Momentum: Noether charges e^{γt}(Aθ + c)·θ̇ of generators with antisymmetric A (THEORY §6).
+    Gradient flow: ``derive(model).n_independent_charges``.  Momentum: the functionally
+    independent Noether charges e^{γt}(Aθ + c)·θ̇ of the generators with antisymmetric A, whose
+    source vanishes (THEORY §6; Marcotte, Gribonval, Peyré, ICML 2024).
     """
-    from . import complete_symmetries as cs
+    from .derivation import derive
 
-    note = ""
+    try:
+        d = derive(model)
+    except Exception as exc:  # noqa: BLE001 - a derivation failure must not hide the count
+        return None, f"noether.derive failed ({type(exc).__name__}: {exc})"
     if flow == "gradient":
-        try:
-            from noether.derive import derive  # the derivation stage (another module)
-        except ImportError:
-            derive = None
-            note = "noether.derive.derive is not available"
-        if derive is not None:
-            try:
-                return int(derive(model).n_independent_charges), "noether.derive"
-            except Exception as exc:  # noqa: BLE001 - a derivation failure must not hide the count
-                note = f"noether.derive failed ({type(exc).__name__}: {exc})"
-        gens = cs.linear_generators(model, "symmetric", rng)
-        if gens is None:
-            return None, note + "; D too large for the fallback quadratic-charge solver"
-        return cs.n_independent_gf_charges(gens, rng, model.D), \
-            "symmetric linear+affine generators (complete_symmetries fallback)" + (f"; {note}" if note else "")
-    gens = cs.linear_generators(model, "antisymmetric", rng)
-    if gens is None:
-        return None, "D too large for the antisymmetric-generator solver"
-    return cs.n_independent_noether_charges(gens, rng, model.D, gamma), \
-        "Noether charges of antisymmetric linear+affine generators (complete_symmetries)"
+        n = d.n_independent_charges
+        return (int(n), "noether.derive") if n is not None else (None, "model too large for explicit charges")
+    n = d.n_independent_noether_charges(gamma)
+    return (int(n), "noether.derive (Noether charges of antisymmetric generators)") if n is not None \
+        else (None, "model too large for explicit generators")
 
 
 def centred(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:

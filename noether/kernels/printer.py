@@ -46,19 +46,17 @@ class KernelPrinter(PythonCodePrinter):
     def _print_DiracDelta(self, expr):
         return "0.0"  # zero almost everywhere; the kernels never sit on a kink by construction
 
-    def _print_Max(self, expr):
-        args = [self._print(a) for a in expr.args]
-        out = args[0]
-        for a in args[1:]:
-            out = f"max({out}, {a})"
+    def _fold(self, fn: str, expr) -> str:
+        out = self._print(expr.args[0])
+        for a in expr.args[1:]:
+            out = f"{fn}({out}, {self._print(a)})"
         return out
 
+    def _print_Max(self, expr):
+        return self._fold("max", expr)
+
     def _print_Min(self, expr):
-        args = [self._print(a) for a in expr.args]
-        out = args[0]
-        for a in args[1:]:
-            out = f"min({out}, {a})"
-        return out
+        return self._fold("min", expr)
 
     def _print_Rational(self, expr):
         return f"({expr.p}/{expr.q})" if expr.q != 1 else f"{float(expr.p)!r}"
