@@ -22,21 +22,43 @@ def add_arguments(p):
     p.add_argument("--trajectory", metavar="FILE.npz", help="save the GD run for independent checks")
     p.add_argument("--cache", metavar="DIR", help="kernel cache folder (default $NOETHER_CACHE or ~/.cache/noether)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    from ..optim import OPTIMIZERS
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
+                   help="check this optimizer's exact law (or measured drift) instead of gf/gd/bregman")
+    p.add_argument("--momentum", type=finite_float, default=None, help="momentum β in [0, 1) (Adam: β1)")
+    p.add_argument("--dampening", type=finite_float, default=0.0, help="momentum dampening τ (default 0)")
+    p.add_argument("--weight-decay", type=finite_float, default=0.0, help="weight decay λ >= 0 (default 0)")
+    p.add_argument("--decoupled", action="store_true", help="decoupled weight decay (AdamW style)")
+    p.add_argument("--batch", type=positive_int, default=None, help="minibatch size (seeded batches)")
 
 
 def run(args) -> int:
     model = load(args)
     opts = VerifyOptions(lr=args.lr, steps=args.steps, seed=args.seed, samples=args.samples, data=args.data,
-                         gamma=args.gamma, trajectory=args.trajectory, cache=args.cache)
+                         gamma=args.gamma, trajectory=args.trajectory, cache=args.cache,
+                         optimizer=args.optimizer, momentum=args.momentum, dampening=args.dampening,
+                         weight_decay=args.weight_decay, decoupled=args.decoupled, batch=args.batch)
     progress = (lambda s: print(s, file=sys.stderr)) if args.json else print
     rep = verify(model, opts, progress=progress)
     if rep.diverged_at is not None:
         saved = f"; partial trajectory saved to {args.trajectory}" if args.trajectory else ""
-        raise SpecError("--lr", f"GD diverged: parameters became non-finite at step {rep.diverged_at} "
+        raise SpecError("--lr", f"{args.optimizer or 'GD'} diverged: parameters became non-finite at step {rep.diverged_at} "
                         f"with lr={args.lr}{saved}; use a smaller --lr")
     if args.json:
         print_json(rep.to_json())
     else:
         print(rep.table())
+        for key in ("law", "state_law"):
+            if key in rep.info:
+                print(f"{key}: {rep.info[key]}")
+        if rep.info.get("continuous"):
+            print("continuous predictions (Kunin et al. 2021), measured error, not pass/fail:")
+            for c in rep.info["continuous"][:12]:
+                print(f"  {c['charge']:28s} {c['kind']:11s} {c['regime']:12s} modified flow {c['error']:.3e}"
+                      f"   first order {c['error_first_order']:.3e}")
+        if rep.info.get("rotation_decay"):
+            r = rep.info["rotation_decay"]
+            print(f"rotation charge decay per step: exact {r['exact_per_step']:.6g}, Bregman e^(-gamma dt) "
+                  f"{r['predicted_per_step']:.6g} (rate error {r['rate_error']:.2e})")
         print("all laws hold" if rep.ok else "SOME LAWS FAILED")
     return 0 if rep.ok else 1

@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 import sympy as sp
 
+from ..model.linear import Linear
 from ..optim import OPTIMIZERS
 from .algebra import Algebra, Family, build_algebra
 from .charges import Charge, ChargeFamily, charge_families, explicit_charges, i_, j_, k_, residual_charges
@@ -35,6 +36,7 @@ class Derivation:
     charges: list[Charge] | None
     seed: int = 0
     notes: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)     # keys added by the general route (search, broken_by_eps)
 
     # -- counts ---------------------------------------------------------------------------------
     @property
@@ -73,6 +75,41 @@ class Derivation:
     def n_independent_charges(self) -> int | None:
         return self._charge_rank.rank if self._charge_rank else None
 
+    @cached_property
+    def rotations(self) -> list:
+        """Combinations of the explicit generators with antisymmetric A: their Bregman / heavy-ball
+        Noether charges Q = e^{γt}(Aθ + c)·θ̇ have zero source (THEORY.md §6), exactly."""
+        if not self.algebra.explicit:
+            return []
+        from .charges import _null
+        from .generator import Generator
+        out = []
+        for itf in self.algebra.interfaces:
+            names = {f.name for f in self.algebra.families if f.itf is itf}
+            gens = [g for g in self.algebra.generators if g.family in names]
+            keys = sorted(set().union(*(set(g.A) for g in gens))) if gens else []
+            sym = [[g.A.get((r, c), 0) + g.A.get((c, r), 0) for g in gens] for r, c in keys if r <= c]
+            for k, vec in enumerate(_null(sym, len(gens)) if gens else []):
+                out.append(Generator.combine(list(zip(vec, gens)), f"R.{itf.name}.{k}", f"R.{itf.name}"))
+        return out
+
+    def n_independent_noether_charges(self, gamma: float = 1.0) -> int | None:
+        """Functional rank of the zero-source Noether charges Q_k(t, θ, θ̇) at a generic point:
+        the rank of their gradients (γQ_k, Aᵀθ̇, Aθ + c) at t = 0."""
+        if not self.algebra.explicit:
+            return None
+        rng = np.random.default_rng(self.seed + 999)
+        theta, v = self.generic_theta, rng.standard_normal(self.model.D)
+        rows = []
+        for g in self.rotations:
+            X = g.evaluate(theta)
+            At_v = g.matrix(self.model.D).T @ v
+            rows.append(np.concatenate([[gamma * (X @ v)], At_v, X]))
+        if not rows:
+            return 0
+        s = np.linalg.svd(np.array(rows), compute_uv=False)
+        return int(np.sum(s > 1e-9 * s[0]))   # exact small-integer data: rank gap is wide
+
     # -- laws -----------------------------------------------------------------------------------
     def law(self, optimizer: str = "gd", **hyper) -> Law:
         return derive_law(OPTIMIZERS[optimizer](**hyper))
@@ -92,6 +129,28 @@ class Derivation:
 
     def to_json(self) -> dict:
         m = self.model
+
+        def _law_json(name: str) -> dict:
+            """Every optimizer's per-step law (default hyperparameters; ``general``: all symbolic)."""
+            from .laws import NotLinear, derive_state_law
+            rule = OPTIMIZERS[name]()
+            law = derive_law(rule)
+            d = {"rhs": str(law.rhs) if law.closed else "no closed law", "latex": law.latex(),
+                 "identity": law.identity, "closed": law.closed,
+                 "update": {k: str(v) for k, v in rule.update().items()}}
+            if not law.closed:
+                d["note"] = law.note
+                return d
+            d["rhs_general"] = str(derive_law(rule, general=True).rhs)
+            if rule.state:
+                try:
+                    sl = derive_state_law(rule)
+                    d["state_law"] = {"state": sl.state, "rho": str(sl.rho), "source": str(sl.source),
+                                      "source_rotation": str(sl.source_rotation), "latex": sl.latex()}
+                except NotLinear:
+                    pass
+            return d
+
         explicit = self.algebra.explicit and m.D <= EXPLICIT_D
         syms = m.symbols
         out: dict = {
@@ -114,8 +173,7 @@ class Derivation:
             "n_charges": self.n_charges,
             "n_independent_charges": self.n_independent_charges,
             "discrete": self.discrete,
-            "laws": {"gd": {"rhs": str(self.law("gd").rhs), "latex": self.law("gd").latex(),
-                            "identity": self.law("gd").identity}},
+            "laws": {name: _law_json(name) for name in OPTIMIZERS},
             "bregman": {"lagrangian": "exp(gamma*t)*(|thetadot|^2/(2*eta) - gamma*V(theta))",
                         "euler_lagrange": str(self.bregman.el_equation),
                         "charge": str(self.bregman.charge), "source": str(self.bregman.source_expr)},
@@ -145,6 +203,7 @@ class Derivation:
                                        f.instance(f.index_sets()[0]).is_antisymmetric() else "0"}
                                       for f in self.algebra.families]
             out["notes"].append(f"D = {m.D} > {EXPLICIT_D}: generators and charges are given as indexed families")
+        out.update(self.extra)
         return out
 
 
@@ -197,6 +256,10 @@ def noether_charge(g, syms) -> dict[str, sp.Expr]:
 
 def derive(model, seed: int = 0) -> Derivation:
     """Run the derivation stage for ``model`` (see module docstring)."""
+    if model.loss_name != "mse" or any(not (isinstance(l, Linear) or l.elementwise) for l in model.layers):
+        from .general import general_algebra      # any layer / loss: exact global or window search
+        alg, charges, notes, extra = general_algebra(model, seed)
+        return Derivation(model, alg, [], charges, seed, notes, extra)
     alg = build_algebra(model)
     fams = charge_families(alg)
     charges, notes = None, []

@@ -26,6 +26,7 @@ from .. import __version__
 from ..derive.charges import i_, j_
 from . import loops
 from .printer import KernelPrinter, explicit_function, family_function, split_degrees
+from .gramform import gram_function
 
 ENV_CACHE = "NOETHER_CACHE"
 
@@ -66,7 +67,8 @@ def charge_code(deriv) -> tuple[str, ChargeLayout]:
                     "_lin": (parts.get(1, sp.Integer(0)), False), "_abs": (expr, True)}
         for suffix, (e, ab) in variants.items():
             fname = f"fam{n}{suffix}"
-            defs.append(family_function(fname, e, [str(f) for f in free], [cf.h], indexed, absolute=ab))
+            defs.append(gram_function(fname, e, cf.kind, cf.h, indexed, absolute=ab)
+                        or family_function(fname, e, [str(f) for f in free], [cf.h], indexed, absolute=ab))
             calls[suffix].append(fname)
         for idx in cf.index_sets():
             names.append(f"{cf.name}[{','.join(map(str, idx))}]")
@@ -89,20 +91,39 @@ def charge_code(deriv) -> tuple[str, ChargeLayout]:
     return "\n".join(defs), ChargeLayout(names, fams)
 
 
-def law_code(deriv, optimizer: str = "gd") -> str:
+def law_code(deriv, optimizer: str = "gd", rule=None) -> str:
     """The law's right-hand side, with each atom B(u,v), L(u) evaluated through the charge parts
-    (B(u,u) = 2 quad(u); B(u,v) by polarisation; L(u) = lin(u)), and a matching abs scale."""
-    from ..optim import OPTIMIZERS
-    law = deriv.law(optimizer)
+    (B(u,u) = 2 quad(u); B(u,v) by polarisation; L(u) = lin(u)), and a matching abs scale.
+
+    Without ``rule``: ``law_<optimizer>(theta, grad, lr, out, out_abs)`` (the GD loop's form).
+    With a rule: ``lawv_<variant>(theta, grad, S, hp, first, out, out_abs)``, state vector i in
+    ``S[i]``, hyperparameters in ``hp`` (order of :data:`noether.optim.HYPER`)."""
+    from ..derive.laws import derive_law
+    from ..optim import HYPER, OPTIMIZERS
+    from ..optim.base import first as first_sym
+    generic = rule is not None
+    rule = rule or OPTIMIZERS[optimizer]()
+    law = derive_law(rule, general=True) if generic else deriv.law(optimizer)
+    vecs = ["theta", "g"] + list(rule.state)
+    if generic:
+        vname = {"theta": "theta", "g": "grad", **{s: f"S[{i}]" for i, s in enumerate(rule.state)}}
+        head = f"def lawv_{rule.variant}(theta, grad, S, hp, first, out, out_abs):"
+        symmap = {sym: f"hp[{i}]" for i, sym in enumerate(HYPER.values())} | {first_sym: "first"}
+    else:
+        vname = {v: _vecname(v) for v in vecs}
+        head = f"def law_{optimizer}({', '.join(vname[v] for v in vecs)}, lr, out, out_abs):"
+        symmap = {sp.Symbol("eta", positive=True): "lr"}
+    lines = ["@njit(cache=True)", head, "    nC = out.shape[0]"]
+    if not law.closed:
+        lines += [f"    # no closed law: {law.note}", "    for q in range(nC):",
+                  "        out[q] = 0.0", "        out_abs[q] = 0.0"]
+        return "\n".join(lines) + "\n"
     rhs = law.rhs
     atoms = sorted(rhs.atoms(sp.Function), key=str)
-    vecs = ["theta", "g"] + list(OPTIMIZERS[optimizer].state)
-    lines = [f"@njit(cache=True)", f"def law_{optimizer}({', '.join(_vecname(v) for v in vecs)}, lr, out, out_abs):",
-             "    nC = out.shape[0]"]
     mapping, absmap = {}, {}
     for n, atom in enumerate(atoms):
         name = f"atom{n}"
-        args = [_vecname(str(a)) for a in atom.args]
+        args = [vname[str(a)] for a in atom.args]
         lines.append(f"    {name} = np.empty(nC)")
         lines.append(f"    {name}_abs = np.empty(nC)")
         if atom.func.__name__ == "B" and args[0] == args[1]:
@@ -114,14 +135,57 @@ def law_code(deriv, optimizer: str = "gd") -> str:
             lines += [f"    charges_lin({args[0]}, {name}, 0)", f"    charges_abs_lin({args[0]}, {name}_abs)"]
         mapping[atom] = sp.Symbol(f"{name}[q]")
         absmap[atom] = sp.Symbol(f"{name}_abs[q]")
-    eta = sp.Symbol("eta", positive=True)
-    pr = KernelPrinter({eta: "lr"})
+    pr = KernelPrinter(symmap)
     body = pr.doprint(rhs.xreplace(mapping))
     abs_body = " + ".join(f"abs({pr.doprint(t.xreplace({a: 1 for a in atoms}))}) * " +
                           " * ".join(f"{absmap[a]}" for a in atoms if t.has(a))
                           for t in sp.Add.make_args(sp.expand(rhs))) or "0.0"
     lines += ["    for q in range(nC):", f"        out[q] = {body}", f"        out_abs[q] = {abs_body}"]
     return "\n".join(lines) + "\n"
+
+
+def step_code(rule) -> str:
+    """``step_<variant>(theta, grad, S, hp, k, first)``: one optimizer step in place, printed from
+    the same symbolic rule the laws are derived from (every coordinate's new values are computed
+    from its step-k values before any is written)."""
+    from ..optim import HYPER
+    from ..optim.base import first as first_sym, step as step_sym, vec
+    upd = rule.update()
+    names = ["theta", "g", *rule.state]
+    code = {"theta": "theta[r]", "g": "grad[r]", **{s: f"S[{i}, r]" for i, s in enumerate(rule.state)}}
+    symmap = {sym: f"hp[{i}]" for i, sym in enumerate(HYPER.values())}
+    symmap |= {first_sym: "first", step_sym: "k"} | {vec(n): code[n] for n in names}
+    pr = KernelPrinter(symmap)
+    lines = ["@njit(cache=True)", f"def step_{rule.variant}(theta, grad, S, hp, k, first):",
+             f'    """{rule.describe()}"""', "    for r in range(theta.shape[0]):"]
+    order = list(upd)
+    for n, t in enumerate(order):
+        lines.append(f"        new{n} = {pr.doprint(upd[t])}")
+    for n, t in enumerate(order):
+        lines.append(f"        {code[t]} = new{n}")
+    return "\n".join(lines) + "\n"
+
+
+def rule_variants():
+    """One rule per kernel variant: every registered optimizer, coupled and decoupled decay."""
+    from ..optim import OPTIMIZERS
+    out = {}
+    for cls in OPTIMIZERS.values():
+        for dec in (False, True):
+            r = cls(decoupled=dec)
+            out.setdefault(r.variant, r)
+    return out
+
+
+def rule_code(deriv) -> str:
+    """Per variant: its law, its step and the optimizer loop (numba compiles each on first use)."""
+    src = textwrap.dedent(inspect.getsource(loops.run_rule))
+    parts = []
+    for var, rule in rule_variants().items():
+        parts += [law_code(deriv, rule=rule), step_code(rule),
+                  "@njit(cache=True)\n" + src.replace("run_rule", f"opt_{var}")
+                  .replace("step_rule", f"step_{var}").replace("lawv_rule", f"lawv_{var}")]
+    return "\n\n".join(parts)
 
 
 def _vecname(v: str) -> str:
@@ -209,12 +273,12 @@ def module_source(deriv) -> tuple[str, ChargeLayout]:
         f'Charges, in output order:\n' + "".join(f"  {k}: {n}\n" for k, n in enumerate(layout.names[:200]))
         + ("  ...\n" if len(layout.names) > 200 else "") + '"""\n',
         "import math\n\nimport numpy as np\nfrom numba import njit\n\n"
-        "from noether.kernels.primitives import (fields_dot, fields_dot_abs, fields_quadratic,\n"
-        "                                        fields_quadratic_abs, linear_bwd, linear_fwd, mse_loss_grad)\n",
+        "from noether.kernels.primitives import *  # noqa: F403 (hand-written primitives of every layer)\n",
         "# ---- model: activations and the unrolled forward/backward pass ----\n" + model_code(model),
         "# ---- charges, printed from their indexed formulas ----\n" + ch,
         _HELPERS,
         "# ---- exact per-step laws ----\n" + law_code(deriv, "gd"),
+        "# ---- optimizers: law, step and loop per rule variant (noether/optim) ----\n" + rule_code(deriv),
         "# ---- hand-written loops (noether/kernels/loops.py) ----\n",
     ]
     for name in loops.TEMPLATES:

@@ -1,5 +1,8 @@
 """Hand-written, size-independent loops.
 
+``run_rule`` is copied once per optimizer variant (as ``opt_<variant>``), with ``step_rule`` / ``lawv_rule`` renamed
+to that variant's generated step and law (:func:`noether.kernels.codegen.rule_code`).
+
 These functions are *templates*: the code generator copies their source into each model's
 module, where ``loss_grad``, ``charges``, ``charges_abs`` and ``law_gd`` are that model's
 generated functions, and compiles them there with ``@njit(cache=True)`` (so that each model
@@ -90,3 +93,68 @@ def bregman_rhs(t, state, X, Y, lr, gamma, ws, grad, gptr, rows, cols, vals, out
     w = np.exp(gamma * t) / lr
     for k in range(G):
         src[k] *= w
+
+
+def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, record,
+             thetas, states, grads, Cs, losses, step_resid, charge_resid):
+    """Any optimizer rule (full batch, or the rows ``batch_idx[k]`` at step k) with every charge
+    evaluated and, if ``check_law``, the derived exact law checked at every step.
+
+    Returns the number of completed steps (< steps when the run went non-finite).
+    """
+    D = theta0.shape[0]
+    nC = charge_resid.shape[0]
+    theta = theta0.copy()
+    S = S0.copy()
+    grad = np.empty(D)
+    nb = batch_idx.shape[1]
+    Xb = np.empty((nb, X.shape[1]))
+    Yb = np.empty((nb, Y.shape[1]))
+    c_now, c_next = np.empty(nC), np.empty(nC)
+    a_now, a_next = np.empty(nC), np.empty(nC)
+    rhs, rhs_abs = np.zeros(nC), np.zeros(nC)
+    charges(theta, c_now, 0)
+    charges_abs(theta, a_now, 0)
+    if record:
+        thetas[0, :] = theta
+        states[0, :, :] = S
+    Cs[0, :] = c_now
+    for k in range(steps):
+        if use_batch:
+            for r in range(nb):
+                Xb[r, :] = X[batch_idx[k, r], :]
+                Yb[r, :] = Y[batch_idx[k, r], :]
+            L = loss_grad(theta, Xb, Yb, grad, ws)
+        else:
+            L = loss_grad(theta, X, Y, grad, ws)
+        losses[k] = L
+        if not (np.isfinite(L) and all_finite(grad)):
+            return k
+        if record:
+            grads[k, :] = grad
+        first = 1.0 if k == 0 else 0.0
+        if check_law:
+            lawv_rule(theta, grad, S, hp, first, rhs, rhs_abs)
+        step_rule(theta, grad, S, hp, float(k), first)
+        if not (all_finite(theta) and all_finite(S.ravel())):
+            return k
+        charges(theta, c_next, 0)
+        charges_abs(theta, a_next, 0)
+        worst = 0.0
+        if check_law:
+            for q in range(nC):
+                scale = a_now[q] + a_next[q] + rhs_abs[q] + 1e-300
+                rel = abs((c_next[q] - c_now[q]) - rhs[q]) / scale
+                if rel > worst:
+                    worst = rel
+                if rel > charge_resid[q]:
+                    charge_resid[q] = rel
+        step_resid[k] = worst
+        if record:
+            thetas[k + 1, :] = theta
+            states[k + 1, :, :] = S
+        Cs[k + 1, :] = c_next
+        for q in range(nC):
+            c_now[q] = c_next[q]
+            a_now[q] = a_next[q]
+    return steps

@@ -26,11 +26,12 @@ def linear_bwd(theta, grad, oW, ob, n_in, n_out, has_b, X, dZ, dX, need_dx):
     gW = grad[oW:oW + n_out * n_in].reshape((n_out, n_in))
     np.dot(dZ.T, X, gW)
     if has_b:
+        # row-major sweep (dZ is C-ordered): the column sums accumulate in the order r = 0, 1, ...
         for o in range(n_out):
-            s = 0.0
-            for r in range(dZ.shape[0]):
-                s += dZ[r, o]
-            grad[ob + o] = s
+            grad[ob + o] = 0.0
+        for r in range(dZ.shape[0]):
+            for o in range(n_out):
+                grad[ob + o] += dZ[r, o]
     if need_dx:
         W = theta[oW:oW + n_out * n_in].reshape((n_out, n_in))
         np.dot(dZ, W, dX)
@@ -90,3 +91,106 @@ def fields_quadratic_abs(gptr, rows, cols, vals, v, out):
         for e in range(gptr[k], gptr[k + 1]):
             s += abs(vals[e] * v[rows[e]] * v[cols[e]])
         out[k] = s
+
+
+
+GRAM_BLOCK = 128   # rows of G per BLAS product: a (128, h) scratch stays in L2 for h <= 1024
+
+
+@njit(cache=True)
+def gram_pair(x, out, start, h, offs, n0, n1, axes, coefs, absolute):
+    """out[start + n] = G[i, j] for i < j (row-major), G = Σ_t coef_t M_t M_tᵀ, by blocked BLAS products.
+
+    M_t is block t of x (shape n0×n1 at offs[t]) if axes[t] == 0, its transpose if 1 (a 1-D block
+    has n1 = 1); with ``absolute``, |M_t| is used (the abs-term scale of the printed loop).
+    Only the upper triangle is formed: block rows i0..i1 against columns i0..h.
+    """
+    T = offs.shape[0]
+    Ms = []
+    for t in range(T):
+        blk = x[offs[t]:offs[t] + n0[t] * n1[t]].reshape((n0[t], n1[t]))
+        M = np.ascontiguousarray(blk) if axes[t] == 0 else np.ascontiguousarray(blk.T)
+        if absolute:
+            M = np.abs(M)
+        Ms.append(M)
+    n = start
+    for i0 in range(0, h, GRAM_BLOCK):
+        i1 = min(i0 + GRAM_BLOCK, h)
+        G = np.zeros((i1 - i0, h - i0))
+        for t in range(T):
+            M = Ms[t]
+            G += coefs[t] * np.dot(M[i0:i1], M[i0:].T)
+        for i in range(i0, i1):
+            for j in range(i + 1, h):
+                out[n] = G[i - i0, j - i0]
+                n += 1
+    return n
+
+
+
+# ---- BLAS threads (plain Python: numba's np.dot runs in the calling thread's BLAS pool) ----
+_SET_NAMES = ("openblas_set_num_threads", "scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+              "openblas_set_num_threads64_")
+_GET_NAMES = tuple(n.replace("set_", "get_") for n in _SET_NAMES)
+
+
+def _openblas_handles():
+    """(get, set) ctypes functions of every OpenBLAS numpy / scipy ship (the one numba's np.dot uses
+    is scipy's); the libraries are already loaded, so CDLL returns the live instance."""
+    import ctypes
+    import glob
+    import os
+    import scipy.linalg.cython_blas  # noqa: F401  (loads scipy's OpenBLAS, the one numba calls)
+    out = []
+    for mod in ("numpy", "scipy"):
+        base = os.path.dirname(os.path.dirname(__import__(mod).__file__))
+        for path in glob.glob(os.path.join(base, f"{mod}.libs", "*openblas*.so*")):
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for g, s in zip(_GET_NAMES, _SET_NAMES):
+                if hasattr(lib, g) and hasattr(lib, s):
+                    out.append((getattr(lib, g), getattr(lib, s)))
+                    break
+    return out
+
+
+class blas_threads:
+    """``with blas_threads(1): ...`` runs BLAS single-threaded and restores the previous counts.
+
+    On a 2-core machine a 2-thread BLAS pays only for large products, and under other load its
+    threads' busy-waiting can cost 10x (measured by ``noether bench``); OpenBLAS only."""
+
+    def __init__(self, n: int):
+        self.n, self.saved = n, []
+
+    def __enter__(self):
+        try:
+            hs = _openblas_handles()
+        except (ImportError, OSError):
+            hs = []
+        self.saved = [(s, g()) for g, s in hs]
+        for s, _ in self.saved:
+            s(int(self.n))
+        return self
+
+    def __exit__(self, *exc):
+        for s, n in self.saved:
+            s(int(n))
+        return False
+
+
+BLAS_MT_FLOPS = 1.0e9   # per GD step; below this one BLAS thread is as fast on 2 cores (noether bench)
+
+
+def blas_threads_for(flops_per_step: float) -> int:
+    """The BLAS thread count for a GD step of that many dense flops: 1 below BLAS_MT_FLOPS, else all."""
+    import os
+    return 1 if flops_per_step < BLAS_MT_FLOPS else (os.cpu_count() or 1)
+
+
+# primitives of further layer types, one file each (re-exported for the generated modules)
+from .primitives_softmax import *  # noqa: E402,F401,F403
+from .primitives_attention import *  # noqa: E402,F401,F403
+from .primitives_batchnorm import *  # noqa: E402,F401,F403

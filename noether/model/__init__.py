@@ -3,7 +3,18 @@
 from .activation import Activation
 from .layer import Block, Layer
 from .linear import Linear
-from .loss import MSE, Loss
+from .loss import MSE, CrossEntropy, Loss
 from .model import Model
+from .layernorm import LayerNorm
+from .radial import Radial
+from .rmsnorm import RMSNorm
+from .glu import GLU
+from .conv1d import Conv1d
+from .user import UserLayer, user_layer
+from .attention import Attention
+from .residual import Residual
+from .batchnorm import BatchNorm
 
-__all__ = ["Activation", "Block", "Layer", "Linear", "Loss", "MSE", "Model"]
+__all__ = ["Activation", "Block", "Layer", "Linear", "Loss", "MSE", "Model", "CrossEntropy", "LayerNorm",
+           "RMSNorm", "Radial", "GLU", "Conv1d", "UserLayer", "user_layer",
+           "Attention", "Residual", "BatchNorm"]

@@ -27,9 +27,15 @@ TOP_KEYS = {"input", "loss", "layer", "name", "seq"}
 class Model:
     """A network description.  ``Model(input=3, layers=[Linear(4), Activation("relu"), Linear(2)])``."""
 
-    def __init__(self, input: int, layers: list[Layer], loss: str = "mse", name: str = "model"):
+    def __init__(self, input: int, layers: list[Layer], loss: str = "mse", name: str = "model",
+                 seq: int | None = None):
         if isinstance(input, bool) or not isinstance(input, int) or input <= 0:
             raise SpecError("input", f"must be a positive integer, got {input!r}")
+        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq <= 0):
+            raise SpecError("seq", f"must be a positive integer (tokens per sample), got {seq!r}")
+        # with seq = T a sample is a T × input matrix, flattened row-major: self.input = T·input
+        self.seq, self.features = seq, input
+        input = input * seq if seq else input
         if loss not in Loss.registry:
             raise SpecError("loss", f"unknown loss {loss!r}; accepted: " + ", ".join(sorted(Loss.registry)))
         if not layers:
@@ -38,10 +44,13 @@ class Model:
         self.loss = Loss.registry[loss]()
         dim, index = input, 0
         for layer in self.layers:
+            if hasattr(layer, "set_seq"):       # sequence-aware layers (attention, residual)
+                layer.set_seq(seq)
             has = bool(_blocks_probe(layer, dim))
             if has:
                 index += 1
             layer.bind(dim, index if has else None)
+            index += getattr(layer, "extra_indices", 0)   # blocks with several parametrised layers
             dim = layer.out_dim()
         self.output = dim
         if index == 0:
@@ -70,7 +79,8 @@ class Model:
         loss = spec.get("loss", "mse")
         if not isinstance(loss, str):
             raise SpecError("loss", "must be a string")
-        return cls(inp, layers, loss, spec.get("name", name))
+        seq = positive_int(spec, "seq", "spec") if "seq" in spec else None
+        return cls(inp, layers, loss, spec.get("name", name), seq)
 
     @classmethod
     def from_toml(cls, text: str, name: str = "model") -> Model:
@@ -90,7 +100,10 @@ class Model:
         return cls.from_toml(text, p.stem)
 
     def to_dict(self) -> dict:
-        return {"input": self.input, "loss": self.loss_name, "layer": [l.to_spec() for l in self.layers]}
+        out = {"input": self.features, "loss": self.loss_name, "layer": [l.to_spec() for l in self.layers]}
+        if self.seq:
+            out["seq"] = self.seq
+        return out
 
     @cached_property
     def digest(self) -> str:
@@ -173,7 +186,8 @@ class Model:
         return self.loss.value(F, Y), grad
 
     def describe(self) -> str:
-        return f"{self.name}: input {self.input} -> " + " -> ".join(l.describe() for l in self.layers) \
+        inp = f"{self.seq}x{self.features}" if self.seq else f"{self.input}"
+        return f"{self.name}: input {inp} -> " + " -> ".join(l.describe() for l in self.layers) \
             + f", loss {self.loss_name}, D = {self.D}"
 
 

@@ -3,7 +3,20 @@
 The same rule drives the law derivation (:mod:`noether.derive.laws`) and the numba kernels.
 """
 
-from .base import OPTIMIZERS, UpdateRule
+from .adam import Adam, AdamW
+from .base import HYPER, OPTIMIZERS, UpdateRule
 from .gd import GD
+from .momentum import Momentum
+from .nesterov import Nesterov
+from .sgd import SGD
 
-__all__ = ["GD", "OPTIMIZERS", "UpdateRule"]
+__all__ = ["GD", "SGD", "Momentum", "Nesterov", "Adam", "AdamW", "HYPER", "OPTIMIZERS", "UpdateRule",
+           "make_rule"]
+
+
+def make_rule(name: str, **hyper) -> UpdateRule:
+    """The rule called ``name`` with hyperparameters; one-line SpecError for an unknown name."""
+    from ..errors import SpecError
+    if name not in OPTIMIZERS:
+        raise SpecError("--optimizer", f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](**hyper)

@@ -1,0 +1,354 @@
+"""Exact global search: every generator X(θ) = Aθ + c of a small model (THEORY.md §1–2).
+
+Condition (1), ∇_θ L · X = 0 for all θ, x, y, is linear in the D² + D unknowns (A, c).  With
+ℓ's output gradient ranging over the span of the loss's ``sensitivity`` rows S (all of R^out
+for MSE, the sum-zero vectors for softmax cross-entropy), it reads S J_f(θ; x) (Aθ + c) = 0.
+It is sampled at random rational points (θ, x), evaluated exactly modulo a prime p
+(:mod:`.modeval`), and solved by exact elimination over GF(p) (python-flint's ``nmod_mat`` when
+installed, else a vectorised numpy elimination) — Schwartz–Zippel style identity testing, with
+more equations than unknowns and a rank that must stay put under extra samples.  The reduced
+null basis is lifted to QQ by rational reconstruction and every vector is re-checked against
+fresh samples modulo a second prime; a vector that fails raises :class:`GlobalSearchError`
+naming it.  Batch-coupled layers (batchnorm) are sampled on whole batches of B inputs.
+
+Reported (THEORY.md §2 caveat): ``dim`` of the linear+affine solution space, ``orbit_rank``
+(dim span{X(θ)} at a generic θ), and the functionally independent gradient-flow charges
+C = ½θᵀAθ + cᵀθ of the symmetric-A subspace (rank of their gradients at a generic θ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+import sympy as sp
+
+from ..errors import SpecError
+from .generator import Generator
+from .modeval import P1, P2, ModEvaluator, NotExact, Rejected
+
+try:  # optional speed-up
+    import flint  # type: ignore
+except ImportError:  # pragma: no cover - depends on the environment
+    flint = None
+
+#: The exact search is offered up to this many parameters (D² + D unknowns).
+MAX_GLOBAL_D = 64
+
+
+class GlobalSearchError(Exception):
+    """An internal inconsistency of the search (never averaged away)."""
+
+
+@dataclass
+class Problem:
+    """One search problem: outputs (exprs in ``params`` and ``inputs``) and their sensitivity."""
+
+    params: list[sp.Symbol]
+    inputs: list[sp.Symbol]
+    outputs: list[sp.Expr]
+    sensitivity: list[list[int]]     # rows over ``outputs`` (integers)
+    names: list[str] = field(default_factory=list)
+
+    @property
+    def D(self) -> int:
+        return len(self.params)
+
+
+@dataclass
+class ExactResult:
+    dim: int
+    orbit_rank: int
+    generators: list[Generator]
+    charges: list[tuple[sp.Expr, Generator]]      # (C, its gradient generator), exact
+    n_independent_charges: int
+    independent: list[bool]
+    rows: int
+    samples: int
+    backend: str
+    notes: list[str] = field(default_factory=list)
+
+
+# -- the model as a problem -------------------------------------------------------------------
+def batch_size(model) -> int:
+    """Samples per evaluation: 1, or 3 when a layer couples the samples of a batch."""
+    return 3 if any(getattr(l, "batch_coupled", False) for l in _all_layers(model)) else 1
+
+
+def _all_layers(model):
+    for l in model.layers:
+        yield l
+        yield from getattr(l, "inner", [])
+
+
+def symbolic_batch(layers, hs: list[list[sp.Expr]], p: dict) -> list[list[sp.Expr]]:
+    """Apply ``layers`` to a batch of symbolic samples (batch-coupled layers see all of them)."""
+    for layer in layers:
+        if hasattr(layer, "symbolic_batch"):
+            hs = layer.symbolic_batch(hs, p)
+        else:
+            hs = [layer.symbolic(h, p) for h in hs]
+    return hs
+
+
+def model_problem(model) -> Problem:
+    B = batch_size(model)
+    xs = [[sp.Symbol(f"x{n}_{j}", real=True) for j in range(model.input)] for n in range(B)]
+    p = model.unflatten(np.array(model.symbols, dtype=object))
+    outs = symbolic_batch(model.layers, xs, p)
+    S1 = model.loss.sensitivity(model.output)
+    S = [[0] * (j * model.output) + row + [0] * ((B - 1 - j) * model.output) for j in range(B) for row in S1]
+    return Problem(list(model.symbols), [x for xx in xs for x in xx],
+                   [o for oo in outs for o in oo], S, list(model.parameters))
+
+
+# -- sampling -----------------------------------------------------------------------------------
+def _rand_rational(rng, p):
+    num, den = int(rng.integers(-24, 25)), int(rng.integers(1, 9))
+    if num == 0:
+        num = 1
+    return num / den, num * pow(den, p - 2, p) % p
+
+
+def sample_rows(prob: Problem, p: int, rng, max_tries: int = 200):
+    """One point's equations: array (k, D² + D) mod p, rows (kron(G_o, θ), G_o)."""
+    D = prob.D
+    for _ in range(max_tries):
+        env, theta = {}, np.empty(D, dtype=np.int64)
+        for r, s in enumerate(prob.params):
+            f, m = _rand_rational(rng, p)
+            t = np.zeros(D, dtype=np.int64)
+            t[r] = 1
+            env[s] = (f, m, t)
+            theta[r] = m
+        for s in prob.inputs:
+            f, m = _rand_rational(rng, p)
+            env[s] = (f, m, None)
+        ev = ModEvaluator(p, D, env, rng)
+        try:
+            J = np.zeros((len(prob.outputs), D), dtype=np.int64)
+            for o, e in enumerate(prob.outputs):
+                v = ev.ev(sp.sympify(e))
+                if v[2] is not None:
+                    J[o] = v[2]
+        except Rejected:
+            continue
+        S = np.array(prob.sensitivity, dtype=np.int64) % p
+        G = _matmul_mod(S, J, p)
+        A_part = (G[:, :, None] * theta[None, None, :]) % p
+        return np.hstack([A_part.reshape(len(G), D * D), G]), theta
+    raise GlobalSearchError("could not find a usable sample point in 200 tries")
+
+
+def _matmul_mod(A, B, p):
+    out = np.zeros((A.shape[0], B.shape[1]), dtype=np.int64)
+    for k in range(A.shape[1]):
+        out = (out + (A[:, k:k + 1] * B[k:k + 1, :]) % p) % p
+    return out
+
+
+# -- elimination over GF(p) --------------------------------------------------------------------
+def rref_mod(M: np.ndarray, p: int) -> tuple[np.ndarray, list[int]]:
+    """Reduced row echelon form of M over GF(p): (nonzero rows, pivot columns)."""
+    if flint is not None and M.size:
+        fm = flint.nmod_mat(M.shape[0], M.shape[1], [int(v) for v in M.ravel()], p)
+        R, rank = fm.rref()
+        out = np.array([[int(R[i, j]) for j in range(M.shape[1])] for i in range(rank)], dtype=np.int64) \
+            if rank else np.zeros((0, M.shape[1]), dtype=np.int64)
+        piv = [int(np.flatnonzero(row)[0]) for row in out]
+        return out, piv
+    M = M.copy() % p
+    rows, cols = M.shape
+    piv, r = [], 0
+    for c in range(cols):
+        if r == rows:
+            break
+        nz = np.flatnonzero(M[r:, c])
+        if not len(nz):
+            continue
+        k = r + nz[0]
+        if k != r:
+            M[[r, k]] = M[[k, r]]
+        M[r] = M[r] * pow(int(M[r, c]), p - 2, p) % p
+        f = M[:, c].copy()
+        f[r] = 0
+        nzr = np.flatnonzero(f)
+        if len(nzr):
+            M[nzr] = (M[nzr] - (f[nzr, None] * M[r]) % p) % p
+        piv.append(c)
+        r += 1
+    return M[:r], piv
+
+
+def rank_mod(M: np.ndarray, p: int) -> int:
+    return len(rref_mod(M, p)[1]) if M.size else 0
+
+
+def null_basis(R: np.ndarray, piv: list[int], n: int, p: int) -> np.ndarray:
+    free = [c for c in range(n) if c not in set(piv)]
+    out = np.zeros((len(free), n), dtype=np.int64)
+    for k, f in enumerate(free):
+        out[k, f] = 1
+        for i, c in enumerate(piv):
+            out[k, c] = (-R[i, f]) % p
+    return out
+
+
+def rational_reconstruct(a: int, p: int) -> Fraction:
+    """The fraction n/d ≡ a mod p with |n|, d ≤ sqrt(p/2) (Wang's algorithm)."""
+    a %= p
+    bound = int((p // 2) ** 0.5)
+    r0, r1, s0, s1 = p, a, 0, 1
+    while r1 > bound:
+        q = r0 // r1
+        r0, r1, s0, s1 = r1, r0 - q * r1, s1, s0 - q * s1
+    if s1 == 0 or abs(s1) > bound:
+        raise GlobalSearchError(f"rational reconstruction failed for {a} mod {p}")
+    return Fraction(r1, s1)
+
+
+# -- the search ---------------------------------------------------------------------------------
+def solve(prob: Problem, seed: int = 0, extra: int = 6) -> tuple[list[dict], int, int, str]:
+    """Exact null space of the sampled system: (sparse rational vectors, rows, samples, backend)."""
+    D = prob.D
+    N = D * D + D
+    rng = np.random.default_rng([seed, 31])
+    k = max(len(prob.sensitivity), 1)
+    n_s = -(-N // k) + extra
+    blocks, samples = [], 0
+    for _ in range(n_s):
+        blocks.append(sample_rows(prob, P1, rng)[0])
+        samples += 1
+    R, piv = rref_mod(np.vstack(blocks), P1)
+    while True:  # the rank must not move under more samples
+        more = [sample_rows(prob, P1, rng)[0] for _ in range(extra)]
+        samples += extra
+        R2, piv2 = rref_mod(np.vstack([R] + more), P1)
+        if len(piv2) == len(piv):
+            break
+        R, piv = R2, piv2
+    basis = null_basis(R, piv, N, P1)
+    vecs = []
+    for row in basis:
+        nz = np.flatnonzero(row)
+        vecs.append({int(j): rational_reconstruct(int(row[j]), P1) for j in nz})
+    # independent re-check modulo a second prime at fresh points
+    rng2 = np.random.default_rng([seed, 32])
+    check = np.vstack([sample_rows(prob, P2, rng2)[0] for _ in range(max(4, -(-2 * D // k)))])
+    for n, v in enumerate(vecs):
+        idx = np.array(list(v), dtype=np.int64)
+        vals = np.array([fr.numerator % P2 * pow(fr.denominator % P2, P2 - 2, P2) % P2 for fr in v.values()],
+                        dtype=np.int64)
+        res = (_matmul_mod(check[:, idx], vals[:, None], P2)).ravel()
+        if res.any():
+            raise GlobalSearchError(f"generator G{n} ({_describe(v, prob, D)}) fails the check modulo a "
+                                    "second prime")
+    backend = "python-flint nmod_mat" if flint is not None else "numpy GF(p) elimination"
+    return vecs, len(R), samples, backend
+
+
+def _describe(v: dict, prob: Problem, D: int) -> str:
+    names = prob.names or [str(s) for s in prob.params]
+    parts = []
+    for j, fr in list(v.items())[:4]:
+        parts.append(f"{fr}*{names[j // D]}*{names[j % D]}" if j < D * D else f"{fr}*d/d{names[j - D * D]}")
+    return " + ".join(parts) + (" + ..." if len(v) > 4 else "")
+
+
+def to_generators(vecs: list[dict], D: int, prefix: str = "G", family: str = "global") -> list[Generator]:
+    out = []
+    for n, v in enumerate(vecs):
+        g = Generator(f"{prefix}{n}", family)
+        for j, fr in v.items():
+            val = sp.Rational(fr.numerator, fr.denominator)
+            if j < D * D:
+                g.add(j // D, j % D, val)
+            else:
+                g.add(j - D * D, None, val)
+        out.append(g)
+    return out
+
+
+def field_matrix_mod(gens: list[Generator], theta: np.ndarray, p: int) -> np.ndarray:
+    """Rows X_k(θ) mod p for rational generators and θ (residues)."""
+    D = len(theta)
+    M = np.zeros((len(gens), D), dtype=np.int64)
+    for k, g in enumerate(gens):
+        for (r, s), v in g.A.items():
+            M[k, r] = (M[k, r] + _res(v, p) * int(theta[s])) % p
+        for r, v in g.c.items():
+            M[k, r] = (M[k, r] + _res(v, p)) % p
+    return M
+
+
+def _res(v, p) -> int:
+    v = sp.Rational(v)
+    return int(v.p) % p * pow(int(v.q) % p, p - 2, p) % p
+
+
+def gradient_subspace(gens: list[Generator]) -> list[Generator]:
+    """Exact basis of the combinations with symmetric A (gradient fields, THEORY.md §3)."""
+    from sympy.polys.matrices import DomainMatrix
+    from sympy.polys.domains import QQ
+    if not gens:
+        return []
+    keys = sorted(set().union(*(g.antisymmetric_part().keys() for g in gens)))
+    if not keys:
+        return [Generator.combine([(1, g)], g.name, g.family) for g in gens]
+    pos = {k: i for i, k in enumerate(keys)}
+    rows = [[QQ(0)] * len(gens) for _ in keys]
+    for c, g in enumerate(gens):
+        for k, v in g.antisymmetric_part().items():
+            rows[pos[k]][c] = QQ(int(sp.Rational(v).p), int(sp.Rational(v).q))
+    M = DomainMatrix(rows, (len(keys), len(gens)), QQ)
+    null = M.nullspace().to_Matrix()
+    out = []
+    for n in range(null.rows):
+        vec = list(null.row(n))
+        out.append(Generator.combine([(c, g) for c, g in zip(vec, gens) if c != 0], f"C{n}", "C.global"))
+    return out
+
+
+def charges_of(gens: list[Generator], symbols) -> list[tuple[sp.Expr, Generator]]:
+    from .charges import _normaliser
+    out = []
+    for g in gradient_subspace(gens):
+        pot = g.potential(symbols)
+        if pot == 0:
+            continue
+        kap = _normaliser(pot, symbols)
+        out.append((sp.expand(kap * pot), Generator.combine([(kap, g)], g.name, g.family)))
+    return out
+
+
+def global_exact(model, seed: int = 0) -> ExactResult:
+    """The exact global search of a model with D ≤ MAX_GLOBAL_D (see module docstring)."""
+    if model.D > MAX_GLOBAL_D:
+        raise SpecError("model", f"the exact global search handles up to {MAX_GLOBAL_D} parameters; "
+                        f"this model has {model.D}")
+    prob = model_problem(model)
+    try:
+        vecs, rows, samples, backend = solve(prob, seed)
+    except NotExact as exc:
+        raise SpecError("model", f"no exact evaluation ({exc}); use the numeric global search") from None
+    gens = to_generators(vecs, model.D)
+    return summarise(gens, model.symbols, rows, samples, backend, seed)
+
+
+def summarise(gens, symbols, rows=0, samples=0, backend="", seed=0) -> ExactResult:
+    D = len(symbols)
+    rng = np.random.default_rng([seed, 33])
+    theta = np.array([_rand_rational(rng, P1)[1] for _ in range(D)], dtype=np.int64)
+    orbit = rank_mod(field_matrix_mod(gens, theta, P1), P1) if gens else 0
+    ch = charges_of(gens, symbols)
+    # linear charges (A = 0) first: the independent set then keeps C = b rather than b², a function of it
+    ch.sort(key=lambda eg: 1 if eg[1].A else 0)
+    cg = [g for _, g in ch]
+    indep = [False] * len(cg)
+    if cg:
+        M = field_matrix_mod(cg, theta, P1)
+        _, piv = rref_mod(M.T.copy(), P1)     # pivot columns = independent charge gradients
+        for c in piv:
+            indep[c] = True
+    return ExactResult(len(gens), orbit, gens, ch, sum(indep), indep, rows, samples, backend)

@@ -1,0 +1,47 @@
+"""Issue 4: symbolic laws for optimizer rules (literature forms as tests, not code paths)."""
+
+import sympy as sp
+
+from noether.cli import main
+from noether.derive.laws import B, L, derive_law, derive_state_law
+from noether.optim import make_rule
+from noether.optim.base import beta, eta, lam
+
+th, g, v = sp.symbols("theta g v")
+
+
+def test_gd_weight_decay_scale_law_matches_theory():
+    # THEORY §4: |θ_{k+1}|² = (1−2ηλ)|θ_k|² + η²|g_k + λθ_k|² for a scale charge (L = 0, B(g, θ) = 0)
+    law = derive_law(make_rule("gd", weight_decay=0.1))
+    rhs = sp.expand(law.rhs.subs({L(g): 0, L(th): 0}))
+    # ½|θ'|² − ½|θ|² with B(g,θ)=0: −ηλ B(θ,θ) + η²/2 (B(g,g) + λ² B(θ,θ))
+    expect = sp.expand(-eta * lam * B(th, th) + eta**2 / 2 * (B(g, g) + lam**2 * B(th, th)))
+    assert sp.expand(rhs - expect) == 0
+
+
+def test_heavy_ball_rotation_charge_decays_by_beta():
+    # THEORY §4: antisymmetric A under heavy ball: P_{k+1} = β P_k exactly (λ = 0, τ = 0)
+    law = derive_state_law(make_rule("momentum"))
+    assert law.rho == beta and law.source_rotation == 0
+
+
+def test_adam_has_no_closed_law():
+    for name in ("adam", "adamw"):
+        law = derive_law(make_rule(name))
+        assert not law.closed and "kinetic symmetry breaking" in law.note
+
+
+def test_laws_cli(capsys):
+    assert main(["laws", "noether/data/demo_relu.toml", "--optimizer", "momentum", "--latex"]) == 0
+    assert r"\beta" in capsys.readouterr().out
+    assert main(["laws", "noether/data/demo_relu.toml", "--optimizer", "adam"]) == 2
+    assert "no exact per-step law" in capsys.readouterr().err
+
+
+def test_bad_hyperparameters_exit_2(capsys):
+    spec = "noether/data/demo_relu.toml"
+    for extra in (["--optimizer", "momentum", "--momentum", "1.0"], ["--optimizer", "gd", "--weight-decay", "-0.1"],
+                  ["--optimizer", "sgd", "--batch", "33"], ["--optimizer", "gd", "--lr", "-1"]):
+        assert main(["verify", spec, "--steps", "5", *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("noether: error: --")
