@@ -1,11 +1,15 @@
 """Issue 4: every optimizer through its generated kernel; exact laws at every step over 10⁴ steps,
-rechecked independently with numpy from a saved trajectory."""
+rechecked independently with numpy from a saved trajectory.
+
+All kernels here run on the catalogue MLP of tests/test_optim_catalogue.py (relu, leaky_relu, exp,
+abs, cube, identity without biases), so each optimizer variant is compiled by numba once per session
+(the generated module is shared through its content hash) and every law is checked on every kind of
+catalogue charge at once."""
 
 import numpy as np
 import pytest
 import sympy as sp
 
-from helpers import mlp
 from noether.cli import main
 from noether.derive.derivation import derive
 from noether.derive.laws import derive_law
@@ -19,11 +23,13 @@ from noether.run.recheck import eval_law
 # Each law is a per-step identity: float64 rounding of C, the update and the atoms is ~1e-15 of
 # the term scale (sum of absolute values), so 1e-10 leaves five orders of margin.
 TOL = 1e-10
+SPEC = "tests/data/catalogue_mlp.toml"
 
 
 @pytest.fixture(scope="module")
 def relu():
-    m = Model.load("noether/data/demo_relu.toml")
+    """The catalogue MLP (its first layer is the ReLU MLP's)."""
+    m = Model.load(SPEC)
     d = derive(m)
     return m, d, build_kernels(d)
 
@@ -37,7 +43,8 @@ CASES = [("gd", dict(weight_decay=0.01)), ("sgd", dict(weight_decay=0.01)),
 def test_exact_law_relu_10k_steps(relu, name, kw):
     m, d, k = relu
     X, Y = random_data(m, 32, 0)
-    run = run_optimizer(k, make_rule(name, **kw), initial_parameters(m, 0), X, Y, 10_000,
+    # lr 0.01 and half-size weights keep exp and cube finite over 10⁴ steps (lr 0.05 diverges)
+    run = run_optimizer(k, make_rule(name, lr=0.01, **kw), 0.5 * initial_parameters(m, 0), X, Y, 10_000,
                         batch=8 if name == "sgd" else None, seed=1)
     assert run.completed == 10_000 and run.law_checked
     assert run.charge_resid.max() <= TOL
@@ -48,20 +55,8 @@ def test_exact_law_relu_10k_steps(relu, name, kw):
 def test_adam_reports_drift(relu):
     m, d, k = relu
     X, Y = random_data(m, 32, 0)
-    run = run_optimizer(k, make_rule("adam", lr=0.01), initial_parameters(m, 0), X, Y, 500)
+    run = run_optimizer(k, make_rule("adam", lr=0.01), 0.5 * initial_parameters(m, 0), X, Y, 500)
     assert not run.law_checked and np.abs(run.charges[-1] - run.charges[0]).max() > 1e-3
-
-
-@pytest.mark.parametrize("act,name", [("identity", "momentum"), ("z**3", "nesterov")])
-def test_exact_law_other_activations(act, name):
-    m = mlp(act, (3, 3, 2))
-    d = derive(m)
-    k = build_kernels(d)
-    X, Y = random_data(m, 16, 2)
-    lr = 0.02 if act == "identity" else 0.001
-    run = run_optimizer(k, make_rule(name, lr=lr, weight_decay=0.01), 0.3 * initial_parameters(m, 2), X, Y, 10_000)
-    assert run.completed == 10_000 and len(k.layout.names) > 0
-    assert run.charge_resid.max() <= TOL
 
 
 def test_recheck_from_saved_trajectory(tmp_path, relu):
@@ -69,7 +64,7 @@ def test_recheck_from_saved_trajectory(tmp_path, relu):
     the update rule, and the derived law with atoms from the saved charge matrices."""
     m, d, _ = relu
     path = tmp_path / "t.npz"
-    assert main(["verify", "noether/data/demo_relu.toml", "--optimizer", "sgd", "--batch", "8", "--lr", "0.05",
+    assert main(["verify", SPEC, "--optimizer", "sgd", "--batch", "8", "--lr", "0.01",
                  "--weight-decay", "0.01", "--steps", "300", "--trajectory", str(path)]) == 0
     f = np.load(path)
     assert {"state_velocity"} .isdisjoint(f.files) and "batch_index" in f.files
@@ -96,7 +91,7 @@ def test_recheck_from_saved_trajectory(tmp_path, relu):
 
 def test_momentum_trajectory_has_state(tmp_path):
     path = tmp_path / "m.npz"
-    assert main(["verify", "noether/data/demo_linear.toml", "--optimizer", "momentum", "--dampening", "0.2",
+    assert main(["verify", SPEC, "--optimizer", "momentum", "--lr", "0.01", "--dampening", "0.2",
                  "--steps", "200", "--trajectory", str(path), "--json"]) == 0
     f = np.load(path)
     v, th, g = f["state_velocity"], f["theta"], f["grad"]
@@ -109,6 +104,6 @@ def test_momentum_trajectory_has_state(tmp_path):
 
 
 def test_divergence_reported_with_step(capsys):
-    assert main(["verify", "noether/data/demo_relu.toml", "--optimizer", "momentum", "--lr", "5", "--steps", "500"]) == 2
+    assert main(["verify", SPEC, "--optimizer", "momentum", "--lr", "5", "--steps", "500"]) == 2
     err = capsys.readouterr().err
     assert "diverged" in err and "at step" in err

@@ -67,7 +67,12 @@ def test_readme_example_passes_and_a_false_claim_fails_under_pytest(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "NOETHER_CACHE": str(tmp_path / "cache")}
     env.pop("CI", None)
-    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "noether.testing.plugin",
+    # installed (pip install -e .), the pytest11 entry point loads the plugin by itself, as it
+    # will for a user; from a bare checkout it has to be named with -p
+    from importlib.metadata import entry_points
+    installed = any(ep.name == "noether" for ep in entry_points(group="pytest11"))
+    plugin = [] if installed else ["-p", "noether.testing.plugin"]
+    r = subprocess.run([sys.executable, "-m", "pytest", *plugin,
                         "-p", "no:cacheprovider", "-rA", "."],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     out = r.stdout

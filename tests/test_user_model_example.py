@@ -7,7 +7,7 @@ user's own gradient).
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 
 import noether.testing as nt
 
@@ -54,6 +54,9 @@ def test_rescaling_a_hidden_unit_is_a_symmetry(p, batch):
 def test_balancedness_is_conserved_by_gradient_flow(p, batch):
     X, Y = batch
     C = "sum(W1[0,:]**2) + b1[0]**2 - sum(W2[:,0]**2)"
+    # finite differences of a piecewise-linear net are only meaningful away from its kinks:
+    # a central difference with step ~1e-6 straddles a kink closer than that
+    assume(np.min(np.abs(X @ p["W1"].T + p["b1"])) > 1e-4)
     nt.assert_conserved(loss, C, p, X, Y)               # finite-difference gradient, rtol 1e-5
     nt.assert_conserved(loss, C, p, X, Y, grad=grad)    # the user's gradient, rtol 1e-9
 

@@ -185,9 +185,18 @@ BLAS_MT_FLOPS = 1.0e9   # per GD step; below this one BLAS thread is as fast on 
 
 
 def blas_threads_for(flops_per_step: float) -> int:
-    """The BLAS thread count for a GD step of that many dense flops: 1 below BLAS_MT_FLOPS, else all."""
+    """BLAS threads for a GD step of that many dense flops: all cores only for steps of at least
+    BLAS_MT_FLOPS and when the 1-minute load average leaves cores idle (an oversubscribed OpenBLAS
+    spins: measured 10-30x slower by ``noether bench`` on a busy 2-core machine); else 1."""
     import os
-    return 1 if flops_per_step < BLAS_MT_FLOPS else (os.cpu_count() or 1)
+    n = os.cpu_count() or 1
+    if flops_per_step < BLAS_MT_FLOPS or n == 1:
+        return 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return n if busy < n - 0.5 else 1
 
 
 # primitives of further layer types, one file each (re-exported for the generated modules)

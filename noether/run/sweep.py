@@ -113,8 +113,8 @@ def fitted_decay(rule, run, gens) -> dict | None:
             P = np.einsum("kd,kd->k", v, np.asarray((A @ th.T).T))
             Pa = np.einsum("kd,kd->k", np.abs(v), np.asarray((abs(A) @ np.abs(th).T).T))
             k = np.arange(len(P))
-            # k ≥ 1 (v_0 = 0) and |P_k| ≥ 1e3·ε·(sum of |terms|): below that P is rounding noise
-            ok = (k >= 1) & (np.abs(P) > 1e3 * np.finfo(float).eps * Pa)
+            # k ≥ 1 (v_0 = 0) and |P_k| ≥ 1e6·ε·(sum of |terms|): nearer the floor it is rounding noise
+            ok = (k >= 1) & (np.abs(P) > 1e6 * np.finfo(float).eps * Pa)
             if ok.sum() >= 3 and (best is None or ok.sum() > best[0]):
                 slope = np.polyfit(k[ok], np.log(np.abs(P[ok])), 1)[0]
                 best = (int(ok.sum()), float(np.exp(slope)))
