@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import inspect
 import os
 import sys
@@ -313,9 +314,40 @@ class Kernels:
     generators: dict[str, np.ndarray] | None
 
 
+def _code_fingerprint() -> str:
+    """Hash of noether's own source: generated modules are reused only by the same code."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256(__version__.encode())
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def build_kernels(deriv, directory: str | os.PathLike | None = None) -> Kernels:
-    source, layout = module_source(deriv)
-    path = write_module(source, cache_dir(directory), f"noether_{deriv.model.digest}")
+    """Generate (or reuse) the model's module and import it.
+
+    Printing the module (laws of every optimizer variant) costs about a second, so the path and
+    charge layout of a module already written for the same model *and the same noether source*
+    are kept in a small index file beside it and reused.
+    """
+    folder = cache_dir(directory)
+    index = folder / f"index_{deriv.model.digest}_{_code_fingerprint()}.json"
+    path = layout = None
+    if index.exists():
+        try:
+            meta = json.loads(index.read_text())
+            if Path(meta["path"]).exists():
+                path, layout = Path(meta["path"]), ChargeLayout(meta["names"], meta["families"])
+        except (ValueError, KeyError, OSError):
+            path = None
+    if path is None:
+        source, layout = module_source(deriv)
+        path = write_module(source, folder, f"noether_{deriv.model.digest}")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"path": str(path), "names": layout.names, "families": layout.families}, fh)
+        os.replace(tmp, index)
     name = f"noether_generated_{path.stem}"
     if name in sys.modules:
         mod = sys.modules[name]

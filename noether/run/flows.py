@@ -14,7 +14,7 @@ from scipy.integrate import DOP853
 #: Integrator tolerances: the conservation checks (1e-8) sit two orders above rtol.
 RTOL, ATOL = 1e-10, 1e-12
 #: Right-hand-side evaluations allowed per flow.
-BUDGET = 100_000
+BUDGET = 30_000
 
 
 @dataclass
