@@ -14,27 +14,12 @@ import sympy as sp
 
 from ..errors import SpecError
 from .layer import Layer
-from .normalisation import AffineMixin, exact_eps, norm_options
+from .normalisation import AffineMixin, exact_eps
 
 
 class BatchNorm(AffineMixin, Layer):
     type = "batchnorm"
     batch_coupled = True
-
-    def __init__(self, affine: bool = False, eps: float = 1e-5):
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not np.isfinite(eps) or eps < 0:
-            raise SpecError("batchnorm.eps", f"must be a finite number >= 0, got {eps!r}")
-        self.affine, self.eps = bool(affine), float(eps)
-
-    @classmethod
-    def from_spec(cls, table, field):
-        return cls(*norm_options(table, field))
-
-    def blocks(self):
-        return self.affine_blocks(self.in_dim)
-
-    def out_dim(self):
-        return self.in_dim
 
     # -- symbolic: whole batches only ------------------------------------------------------------
     def symbolic(self, x, p):

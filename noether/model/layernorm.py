@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .normalisation import AffineMixin, exact_eps, norm_options
+from .normalisation import AffineMixin, exact_eps
 from .symlayer import SymbolicLayer
 
 
 class LayerNorm(AffineMixin, SymbolicLayer):
     type = "layernorm"
-
-    def __init__(self, affine: bool = False, eps: float = 1e-5):
-        self.affine, self.eps = affine, float(eps)
-
-    @classmethod
-    def from_spec(cls, table, field):
-        return cls(*norm_options(table, field))
-
-    def blocks(self):
-        return self.affine_blocks(self.in_dim)
-
-    def out_dim(self):
-        return self.in_dim
 
     def symbolic(self, x, p):
         n = len(x)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..errors import SpecError
 from .fields import boolean, check_keys, finite_float
 from .layer import Block
 
@@ -20,7 +21,24 @@ def exact_eps(eps: float) -> sp.Rational:
 
 
 class AffineMixin:
-    """Gain g<l> and bias beta<l> of an affine normalisation (shape (features,))."""
+    """What the normalisation layers share: the ``affine`` and ``eps`` options, the size-keeping
+    shape, and the gain g<l> and bias beta<l> of an affine normalisation (shape (features,))."""
+
+    def __init__(self, affine: bool = False, eps: float = 1e-5):
+        eps = finite_float(eps, f"{self.type}.eps", low=0.0)
+        if not isinstance(affine, bool):
+            raise SpecError(f"{self.type}.affine", f"must be true or false, got {affine!r}")
+        self.affine, self.eps = affine, eps
+
+    @classmethod
+    def from_spec(cls, table, field):
+        return cls(*norm_options(table, field))
+
+    def blocks(self):
+        return self.affine_blocks(self.in_dim)
+
+    def out_dim(self):
+        return self.in_dim
 
     def affine_blocks(self, n):
         return [Block(f"g{self.index}", (n,)), Block(f"beta{self.index}", (n,))] if self.affine else []
