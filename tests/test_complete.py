@@ -76,10 +76,10 @@ def test_momentum_relu_keeps_no_law(widths, bias):
     assert r.clear and r.laws == 0
 
 
-@pytest.mark.parametrize("widths", [[3, 2, 3], [4, 3, 5]])
-def test_momentum_linear_keeps_rotations(widths):
+@pytest.mark.parametrize("widths,bias", [([3, 2, 3], False), ([4, 3, 5], False), ([3, 2, 3], True)])
+def test_momentum_linear_keeps_rotations(widths, bias):
     h = widths[1]
-    r = count_laws(mlp(widths, None, False), flow="momentum", seed=4)
+    r = count_laws(mlp(widths, None, bias), flow="momentum", seed=4)
     assert r.clear and r.laws == h * (h - 1) // 2
     assert r.derived == r.laws   # Noether charges of the so(h) generators
 

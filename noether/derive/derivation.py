@@ -87,8 +87,9 @@ class Derivation:
         for itf in self.algebra.interfaces:
             names = {f.name for f in self.algebra.families if f.itf is itf}
             gens = [g for g in self.algebra.generators if g.family in names]
-            keys = sorted(set().union(*(set(g.A) for g in gens))) if gens else []
-            sym = [[g.A.get((r, c), 0) + g.A.get((c, r), 0) for g in gens] for r, c in keys if r <= c]
+            # every unordered pair {r, c} that any A touches, in either order
+            keys = sorted({(min(r, c), max(r, c)) for g in gens for r, c in g.A})
+            sym = [[g.A.get((r, c), 0) + g.A.get((c, r), 0) for g in gens] for r, c in keys]
             for k, vec in enumerate(_null(sym, len(gens)) if gens else []):
                 out.append(Generator.combine(list(zip(vec, gens)), f"R.{itf.name}.{k}", f"R.{itf.name}"))
         return out
