@@ -13,7 +13,7 @@ has its own numba cache entry).  They are never called from this module.
 
 import numpy as np
 
-TEMPLATES = ["all_finite", "run_gd", "gf_rhs", "bregman_rhs"]
+TEMPLATES = ["all_finite", "law_step_check", "shift_charges", "run_gd", "gf_rhs", "bregman_rhs"]
 
 
 def all_finite(x):
@@ -21,6 +21,26 @@ def all_finite(x):
         if not np.isfinite(v):
             return False
     return True
+
+
+def law_step_check(c_now, c_next, a_now, a_next, rhs, rhs_abs, charge_resid):
+    """max_q |ΔC_q − rhs_q| / scale_q for one step (also raising ``charge_resid``), then
+    c_next/a_next become c_now/a_now.  The scale is the |terms| of both charges and of the rhs."""
+    worst = 0.0
+    for q in range(c_now.shape[0]):
+        scale = a_now[q] + a_next[q] + rhs_abs[q] + 1e-300
+        rel = abs((c_next[q] - c_now[q]) - rhs[q]) / scale
+        if rel > worst:
+            worst = rel
+        if rel > charge_resid[q]:
+            charge_resid[q] = rel
+    return worst
+
+
+def shift_charges(c_now, c_next, a_now, a_next):
+    for q in range(c_now.shape[0]):
+        c_now[q] = c_next[q]
+        a_now[q] = a_next[q]
 
 
 def run_gd(theta0, X, Y, lr, steps, ws, record, thetas, Cs, losses, step_resid, charge_resid):
@@ -53,21 +73,11 @@ def run_gd(theta0, X, Y, lr, steps, ws, record, thetas, Cs, losses, step_resid, 
             return k
         charges(theta, c_next, 0)
         charges_abs(theta, a_next, 0)
-        worst = 0.0
-        for q in range(nC):
-            scale = a_now[q] + a_next[q] + rhs_abs[q] + 1e-300
-            rel = abs((c_next[q] - c_now[q]) - rhs[q]) / scale
-            if rel > worst:
-                worst = rel
-            if rel > charge_resid[q]:
-                charge_resid[q] = rel
-        step_resid[k] = worst
+        step_resid[k] = law_step_check(c_now, c_next, a_now, a_next, rhs, rhs_abs, charge_resid)
         if record:
             thetas[k + 1, :] = theta
         Cs[k + 1, :] = c_next
-        for q in range(nC):
-            c_now[q] = c_next[q]
-            a_now[q] = a_next[q]
+        shift_charges(c_now, c_next, a_now, a_next)
     return steps
 
 
@@ -140,21 +150,11 @@ def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, r
             return k
         charges(theta, c_next, 0)
         charges_abs(theta, a_next, 0)
-        worst = 0.0
         if check_law:
-            for q in range(nC):
-                scale = a_now[q] + a_next[q] + rhs_abs[q] + 1e-300
-                rel = abs((c_next[q] - c_now[q]) - rhs[q]) / scale
-                if rel > worst:
-                    worst = rel
-                if rel > charge_resid[q]:
-                    charge_resid[q] = rel
-        step_resid[k] = worst
+            step_resid[k] = law_step_check(c_now, c_next, a_now, a_next, rhs, rhs_abs, charge_resid)
         if record:
             thetas[k + 1, :] = theta
             states[k + 1, :, :] = S
         Cs[k + 1, :] = c_next
-        for q in range(nC):
-            c_now[q] = c_next[q]
-            a_now[q] = a_next[q]
+        shift_charges(c_now, c_next, a_now, a_next)
     return steps
