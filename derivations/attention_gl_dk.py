@@ -14,10 +14,10 @@ import numpy as np
 import sympy as sp
 
 from noether.derive.derivation import derive
-from noether.derive.epsbreak import _vec
 from noether.derive.generator import Generator
-from noether.derive.global_exact import P1, global_exact, rank_mod
+from noether.derive.global_exact import global_exact
 from noether.derive.globalsearch import cross_check
+from noether.derive.span import Span
 from noether.model import Attention, Model
 from noether.verify import VerifyOptions, verify
 
@@ -43,14 +43,15 @@ def main():
     res = global_exact(m)
     print(f"exact search: dim {res.dim}, orbit rank {res.orbit_rank}, "
           f"{res.n_independent_charges} independent charges ({res.backend})")
-    base = [_vec(g, m.D) for g in res.generators]
-    r0 = rank_mod(np.array(base), P1)
+    span = Span(m.D)
+    for g in res.generators:
+        span.add(g)
     ok = True
     for a in range(DK):
         for b in range(DK):
             M = np.zeros((DK, DK), dtype=int)
             M[a, b] = 1
-            inside = rank_mod(np.array(base + [_vec(gl_generator(m, M), m.D)]), P1) == r0
+            inside = not span.add(gl_generator(m, M))
             print(f"  X_M for M = E_{a}{b} in the found algebra: {inside}")
             ok &= inside
     for e, _ in res.charges:

@@ -27,7 +27,8 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return self.diverged_at is None and all(c.ok for c in self.checks)
+        """Every law held, and there was at least one to check (an empty run verifies nothing)."""
+        return self.diverged_at is None and bool(self.checks) and all(c.ok for c in self.checks)
 
     def add(self, charge, check, resid, tol, family="", law=""):
         r = float(resid)

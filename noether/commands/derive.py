@@ -15,11 +15,14 @@ def add_arguments(p):
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--latex", action="store_true", help="print formulas as LaTeX")
     p.add_argument("--seed", type=int, default=0, help="seed of the generic point for ranks (default 0)")
+    p.add_argument("--method", choices=("auto", "global", "structured"), default="auto",
+                   help="auto: per-interface for MLPs, exact global search up to 64 parameters, else "
+                        "structured; or force one (default auto)")
 
 
 def run(args) -> int:
     model = load(args)
-    d = derive(model, seed=args.seed)
+    d = derive(model, seed=args.seed, method=args.method)
     if args.json:
         print_json(d.to_json())
         return 0
@@ -32,6 +35,11 @@ def text_report(d, latex: bool = False) -> str:
     fmt = (lambda e: sp.latex(e)) if latex else (lambda e: str(e))
     out = [m.describe(), ""]
     out.append(f"Symmetry algebra: dim {d.dim}, orbit rank {d.orbit_rank if d.orbit_rank is not None else 'n/a'}")
+    search = d.extra.get("search", {})
+    if search:
+        out.append(f"  found by the {search['method']}")
+        for f in search.get("structured", {}).get("families", []):
+            out.append(f"  family {f['name']}: {f['count']} per choice of marks; e.g. {f['first']}")
     for itf in d.algebra.interfaces:
         out.append(f"  interface {itf.name}: sigma(z) = {itf.sigma}, width {itf.h}, absorbed by "
                    f"{itf.right.W if itf.right is not None else 'the loss'} [{itf.sol.method}]")

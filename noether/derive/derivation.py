@@ -255,11 +255,15 @@ def noether_charge(g, syms) -> dict[str, sp.Expr]:
     return {"expr": q, "source": sp.exp(gamma * t) * src / eta if src != 0 else sp.Integer(0)}
 
 
-def derive(model, seed: int = 0) -> Derivation:
-    """Run the derivation stage for ``model`` (see module docstring)."""
-    if model.loss_name != "mse" or any(not (isinstance(l, Linear) or l.elementwise) for l in model.layers):
-        from .general import general_algebra      # any layer / loss: exact global or window search
-        alg, charges, notes, extra = general_algebra(model, seed)
+def derive(model, seed: int = 0, method: str = "auto") -> Derivation:
+    """Run the derivation stage for ``model`` (see module docstring).
+
+    ``method``: "auto" (the per-interface method for MLPs with MSE, else the exact global search
+    up to 64 parameters, else the structured search), "global" or "structured" to force one."""
+    if method != "auto" or model.loss_name != "mse" or \
+            any(not (isinstance(l, Linear) or l.elementwise) for l in model.layers):
+        from .general import general_algebra      # any layer / loss: exact global or structured search
+        alg, charges, notes, extra = general_algebra(model, seed, method)
         return Derivation(model, alg, [], charges, seed, notes, extra)
     alg = build_algebra(model)
     fams = charge_families(alg)

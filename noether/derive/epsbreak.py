@@ -13,16 +13,8 @@ import copy
 
 import numpy as np
 
-from .global_exact import P1, _res, global_exact, rank_mod
-
-
-def _vec(g, D):
-    v = np.zeros(D * D + D, dtype=np.int64)
-    for (r, s), a in g.A.items():
-        v[r * D + s] = _res(a, P1)
-    for r, a in g.c.items():
-        v[D * D + r] = _res(a, P1)
-    return v
+from .global_exact import global_exact
+from .span import Span
 
 
 def zero_eps_model(model):
@@ -36,15 +28,14 @@ def zero_eps_model(model):
     return m0
 
 
-def eps_breaking(model, res, seed: int = 0, steps: int = 200, lr: float = 0.05) -> list[dict]:
+def eps_breaking(model, res, seed: int = 0, steps: int = 200, lr: float = 0.05, search=global_exact) -> list[dict]:
+    """``res``: the eps > 0 result of ``search`` (the exact global or the structured search)."""
     D = model.D
-    res0 = global_exact(zero_eps_model(model), seed)
-    base = [_vec(g, D) for g in res.generators]
-    r0 = rank_mod(np.array(base), P1) if base else 0
-    broken = []
-    for g in res0.generators:
-        if rank_mod(np.array(base + [_vec(g, D)]), P1) > r0:
-            broken.append(g)
+    res0 = search(zero_eps_model(model), seed)
+    span = Span(D)
+    for g in res.generators:
+        span.add(g)
+    broken = [g for g in res0.generators if span.add(g)]     # a basis of what eps removes
     if not broken:
         return []
     from ..run.data import initial_parameters, random_data
@@ -65,10 +56,11 @@ def eps_breaking(model, res, seed: int = 0, steps: int = 200, lr: float = 0.05) 
         out.append({"generator": g.name, "field": {k: str(v) for k, v in g.field_exprs(syms, model.parameters).items()},
                     "violation_at_init": float(viol)})
     # broken charges: eps = 0 charges that are not charges of the eps > 0 model
-    have = [_vec(cg, D) for _, cg in res.charges]
-    rh = rank_mod(np.array(have), P1) if have else 0
+    have = Span(D)
+    for _, cg in res.charges:
+        have.add(cg)
     for expr, cg in res0.charges:
-        if rank_mod(np.array(have + [_vec(cg, D)]), P1) == rh:
+        if not have.add(cg):
             continue
         c = [0.5 * t @ cg.matrix(D) @ t + cg.evaluate(np.zeros(D)) @ t for t in traj]
         drift = max(abs(v - c[0]) for v in c) / (abs(c[0]) + 1e-300)

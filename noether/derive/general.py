@@ -1,7 +1,7 @@
 """``derive`` for models the per-interface method does not cover (any layer, any loss).
 
 The generators come from the exact global search (:mod:`.global_exact`) for small models and
-from the structured window method (:mod:`.layerwise`) beyond that; the conserved charges are the
+from the structured search (:mod:`.layerwise`: families on reduced widths, lifted) beyond that; the conserved charges are the
 exact symmetric-A combinations C = ½θᵀAθ + cᵀθ (THEORY.md §3).  Layers with ``eps`` > 0
 (normalisations) are also derived at eps = 0: the generators eps removes are reported, with how
 far their charges drift along a short GD run (THEORY.md §8, symmetry breaking).
@@ -27,16 +27,41 @@ class ExplicitAlgebra(Algebra):
       # explicit per-parameter charges (printed one by one by codegen)
 
 
-def general_algebra(model, seed: int = 0):
-    """(Algebra with explicit generators, [Charge], notes, json extras)."""
-    if model.D <= MAX_GLOBAL_D:
+METHODS = ("auto", "global", "structured")
+
+
+def general_algebra(model, seed: int = 0, method: str = "auto"):
+    """(Algebra with explicit generators, [Charge], notes, json extras).
+
+    ``method``: "global" (exact global search, D ≤ MAX_GLOBAL_D), "structured" (families derived
+    on reduced widths and lifted, :mod:`.layerwise`), or "auto" (global when it applies)."""
+    from ..errors import SpecError
+    if method not in METHODS:
+        raise SpecError("method", f"unknown method {method!r}; accepted: " + ", ".join(METHODS))
+    if method == "global" and model.D > MAX_GLOBAL_D:
+        raise SpecError("method", f"the exact global search handles up to {MAX_GLOBAL_D} parameters; this "
+                        f"model has {model.D}: use --method structured (or auto)")
+    structured_info = None
+    if method == "global" or (method == "auto" and model.D <= MAX_GLOBAL_D):
         res = global_exact(model, seed)
         method = f"exact global search ({res.backend}, {res.rows} independent equations, {res.samples} samples)"
+        search = global_exact
     else:
-        from ..errors import SpecError
-        raise SpecError("model", f"D = {model.D}: models beyond the per-interface method (linear and "
-                        f"elementwise layers, mse) are derived by the exact global search, up to "
-                        f"{MAX_GLOBAL_D} parameters")
+        from .layerwise import describe_family, structured
+        sres = structured(model, seed)
+        structured_info = {
+            "reduced_D": sres.reduced_D, "members": sres.members, "certified": sres.certified,
+            "families": [{"name": f.name, "count": len(f.vectors), "patterns": len(f.keys),
+                          "gap": list(f.gap), "first": describe_family(f, f.vectors[0])} for f in sres.families]}
+        method = (f"structured search: {len(sres.families)} families derived at reduced widths "
+                  f"(D = {sres.reduced_D}) and lifted; certified {sres.certified}")
+        search = lambda m, s: structured(m, s).exact   # noqa: E731  (eps = 0 model, same method)
+        if sres.exact is None:
+            alg = ExplicitAlgebra(model, [], [], generators=[])
+            extra = {"search": {"method": method, "dim": None, "orbit_rank": None,
+                                "n_independent_charges": None, "structured": structured_info}}
+            return alg, [], [f"generators from the {method}"] + sres.notes, extra
+        res = sres.exact
     alg = ExplicitAlgebra(model, [], [], generators=res.generators)
     # keep a functionally independent set (the others are functions of these, THEORY.md §2)
     kept = [(expr, g) for (expr, g), ind in zip(res.charges, res.independent) if ind]
@@ -48,11 +73,13 @@ def general_algebra(model, seed: int = 0):
     extra = {"search": {"method": method, "dim": res.dim, "orbit_rank": res.orbit_rank,
                         "n_independent_charges": res.n_independent_charges,
                         "n_gradient_charges": len(res.charges)}}
+    if structured_info:
+        extra["search"]["structured"] = structured_info
     from .global_exact import _all_layers
     eps_layers = [l for l in _all_layers(model) if getattr(l, "eps", 0)]   # incl. inside residual blocks
-    if eps_layers and model.D <= MAX_GLOBAL_D:
+    if eps_layers:
         from .epsbreak import eps_breaking
-        report = eps_breaking(model, res, seed)
+        report = eps_breaking(model, res, seed, search=search)
         extra["broken_by_eps"] = report
         if report:
             n_gen = sum("generator" in r for r in report)

@@ -68,12 +68,10 @@ class Generator:
 
     def potential(self, symbols) -> sp.Expr:
         """C = ½ θᵀAθ + cᵀθ (only meaningful when A is symmetric)."""
-        expr = sp.Integer(0)
-        for (r, s), v in self.A.items():
-            expr += sp.Rational(1, 2) * v * symbols[r] * symbols[s]
-        for r, v in self.c.items():
-            expr += v * symbols[r]
-        return sp.expand(expr)
+        half = sp.Rational(1, 2)
+        terms = [half * v * symbols[r] * symbols[s] for (r, s), v in self.A.items()]
+        terms += [v * symbols[r] for r, v in self.c.items()]
+        return sp.expand(sp.Add(*terms))       # one Add: summing term by term is quadratic in sympy
 
     def field_exprs(self, symbols, names) -> dict[str, sp.Expr]:
         rows: dict[int, sp.Expr] = {}

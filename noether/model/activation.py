@@ -53,6 +53,9 @@ class Activation(Layer):
     def out_dim(self):
         return self.in_dim
 
+    def axes(self, ins, ctx):      # elementwise: every relabelling of the units commutes with σ
+        return list(ins), {}
+
     def symbolic(self, x, p):
         return [self.expr.subs(z, xi) for xi in x]
 

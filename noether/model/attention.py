@@ -72,6 +72,18 @@ class Attention(Layer):
     def out_dim(self):
         return self.seq * self.n_out
 
+    def axes(self, ins, ctx):
+        """Tokens and heads are fixed labels; d_k, d_v, the features and ``out`` are free."""
+        T, n = ctx.split(ins, (self.seq, self.n))
+        T.fix()
+        H, dk, dv, o = ctx.fixed(self.heads), ctx.new(self.d_k, "d_k"), ctx.new(self.d_v, "d_v"), ctx.new(self.n_out, "out")
+        N, bl = self.names(), {}
+        for t, d in (("Q", dk), ("K", dk), ("V", dv)):
+            bl[N["W" + t]] = [(H,), (d,), (n,)]
+            bl[N["b" + t]] = [(H,), (d,)]
+        bl[N["WO"]], bl[N["bO"]] = [(o,), (H, dv)], [(o,)]
+        return [T, o], {k: v for k, v in bl.items() if k in {b.name for b in self.blocks()}}
+
     # -- symbolic (one sample) -----------------------------------------------------------------
     def symbolic(self, x, p):
         N, T, n, dk, dv = self.names(), self.seq, self.n, self.d_k, self.d_v

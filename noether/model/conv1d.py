@@ -50,6 +50,18 @@ class Conv1d(SymbolicLayer):
                 ys.append(s + p[f"b{self.index}"][o] if self.bias else s)
         return ys
 
+    def axes(self, ins, ctx):
+        """Channels are free; sequence positions and kernel taps are fixed labels."""
+        cin, L = ctx.split(ins, (self.in_channels, self.length))
+        L.fix()
+        if cin.free:
+            ctx.also_sets(cin, "in_channels")
+        ch = ctx.new(self.channels, "channels")
+        bl = {f"W{self.index}": [(ch,), (cin,), (ctx.fixed(self.kernel),)]}
+        if self.bias:
+            bl[f"b{self.index}"] = [(ch,)]
+        return [ch, ctx.fixed(self.length - self.kernel + 1)], bl
+
     def describe(self):
         return f"conv1d {self.in_channels}x{self.length} -> {self.channels} (kernel {self.kernel})"
 

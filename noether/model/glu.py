@@ -38,6 +38,10 @@ class GLU(SymbolicLayer):
     def out_dim(self):
         return self.out
 
+    def axes(self, ins, ctx):
+        o = ctx.new(self.out, "out")
+        return [o], {b.name: ([(o,), tuple(ins)] if b.name[0] in "WV" else [(o,)]) for b in self.blocks()}
+
     def symbolic(self, x, p):
         l = self.index
         W, V = p[f"W{l}"], p[f"V{l}"]

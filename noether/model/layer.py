@@ -89,6 +89,14 @@ class Layer(ABC):
     def kernel_backward(self, ctx, X: str, dZ: str, dX: str, need_dx: bool) -> list[str]:
         """Lines writing parameter gradients into ``grad`` and (if need_dx) dL/dX into ``dX``."""
 
+    # -- index axes (model/axes.py): what the structured search may relabel and shrink ---------
+    def axes(self, ins, ctx):
+        """(output axes, {block name: per-dimension axis tuples}).  The default claims no
+        relabelling symmetry: the input's axes and every index of the layer are fixed labels."""
+        for a in ins:
+            a.fix()
+        return [ctx.fixed(self.out_dim())], {b.name: [(ctx.fixed(d),) for d in b.shape] for b in self.blocks()}
+
     def describe(self) -> str:
         return self.type
 

@@ -63,6 +63,10 @@ class Linear(Layer):
         return [f"linear_bwd(theta, grad, {ctx.offsets[self.W]}, {ob}, {self.in_dim}, {self.out}, "
                 f"{self.bias}, {X}, {dZ}, {dX}, {need_dx})"]
 
+    def axes(self, ins, ctx):
+        o = ctx.new(self.out, "out")
+        return [o], {b.name: ([(o,), tuple(ins)] if b.name == self.W else [(o,)]) for b in self.blocks()}
+
     def describe(self):
         return f"linear {self.in_dim}->{self.out}" + ("" if self.bias else " (no bias)")
 

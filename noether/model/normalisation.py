@@ -40,6 +40,10 @@ class AffineMixin:
     def out_dim(self):
         return self.in_dim
 
+    def axes(self, ins, ctx):
+        """Statistics over all units (or over the batch) commute with relabelling the units."""
+        return list(ins), {b.name: [tuple(ins)] for b in self.affine_blocks(self.in_dim)}
+
     def affine_blocks(self, n):
         return [Block(f"g{self.index}", (n,)), Block(f"beta{self.index}", (n,))] if self.affine else []
 

@@ -46,6 +46,9 @@ class Radial(SymbolicLayer):
         fr = self.f.subs(r, norm)
         return [fr * xi for xi in x]
 
+    def axes(self, ins, ctx):      # ‖z‖ is invariant under every relabelling of the units
+        return list(ins), {}
+
     def describe(self):
         return f"radial f(r) = {self.f}"
 

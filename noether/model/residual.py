@@ -73,6 +73,15 @@ class Residual(Layer):
     def blocks(self):
         return [b for l in self.inner for b in l.blocks()]
 
+    def axes(self, ins, ctx):
+        from .axes import AxisCtx
+        d, out = list(ins), {}
+        for j, l in enumerate(self.inner):
+            d, bl = l.axes(d, AxisCtx(ctx.path + ("layer", j)))
+            out.update(bl)
+        ctx.same(ins, d)           # x + F(x) ties F's output units to its input units
+        return list(ins), out
+
     def out_dim(self):
         return self.in_dim
 
