@@ -30,6 +30,12 @@ class Report:
         """Every law held, and there was at least one to check (an empty run verifies nothing)."""
         return self.diverged_at is None and bool(self.checks) and all(c.ok for c in self.checks)
 
+    @property
+    def verdict(self) -> str:
+        if not self.checks:
+            return "no laws were checked: the derivation gave no explicit charges (see its notes)"
+        return "all laws hold" if self.ok else "SOME LAWS FAILED"
+
     def add(self, charge, check, resid, tol, family="", law=""):
         r = float(resid)
         self.checks.append(LawCheck(charge, check, r, tol, bool(np.isfinite(r) and r <= tol), family, law))

@@ -129,3 +129,13 @@ def test_cli_method_flag(tmp_path, capsys):
     assert main(["derive", str(wide), "--method", "global"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "method" in err[0] and "structured" in err[0]
+
+
+def test_an_empty_verification_is_not_success():
+    """Past MAX_MEMBERS only families exist and verify has no explicit charge to check: that must
+    not read as 'all laws hold'."""
+    from noether.report import Report
+    rep = Report("m")
+    assert not rep.ok and rep.verdict.startswith("no laws were checked")
+    rep.add("C", "gd", 1e-12, 1e-10)
+    assert rep.ok and rep.verdict == "all laws hold"

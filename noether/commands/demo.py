@@ -35,6 +35,6 @@ def run(args) -> int:
         print(f"[kernels {k.path.name} ready in {t2 - t1:.2f} s]  verifying ...")
         rep = verify(model, VerifyOptions(steps=args.steps, cache=args.cache), deriv=d, kernels=k)
         print(rep.table())
-        print(f"[verified in {time.perf_counter() - t2:.2f} s] " + ("all laws hold" if rep.ok else "SOME LAWS FAILED"))
+        print(f"[verified in {time.perf_counter() - t2:.2f} s] " + rep.verdict)
         ok &= rep.ok
     return 0 if ok else 1

@@ -34,7 +34,8 @@ def text_report(d, latex: bool = False) -> str:
     m = d.model
     fmt = (lambda e: sp.latex(e)) if latex else (lambda e: str(e))
     out = [m.describe(), ""]
-    out.append(f"Symmetry algebra: dim {d.dim}, orbit rank {d.orbit_rank if d.orbit_rank is not None else 'n/a'}")
+    out.append(f"Symmetry algebra: dim {d.dim if d.dim is not None else 'n/a (families only)'}, "
+               f"orbit rank {d.orbit_rank if d.orbit_rank is not None else 'n/a'}")
     search = d.extra.get("search", {})
     if search:
         out.append(f"  found by the {search['method']}")

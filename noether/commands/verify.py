@@ -60,5 +60,5 @@ def run(args) -> int:
             r = rep.info["rotation_decay"]
             print(f"rotation charge decay per step: exact {r['exact_per_step']:.6g}, Bregman e^(-gamma dt) "
                   f"{r['predicted_per_step']:.6g} (rate error {r['rate_error']:.2e})")
-        print("all laws hold" if rep.ok else "SOME LAWS FAILED")
+        print(rep.verdict)
     return 0 if rep.ok else 1

@@ -22,8 +22,9 @@ class ExplicitAlgebra(Algebra):
     """An algebra given by explicit generators only (no per-interface families)."""
 
     @property
-    def dim(self) -> int:
-        return len(self.generators)
+    def dim(self) -> int | None:
+        """None when only families were derived (too many members to build explicitly)."""
+        return len(self.generators) if self.generators is not None else None
       # explicit per-parameter charges (printed one by one by codegen)
 
 
@@ -57,7 +58,7 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
                   f"(D = {sres.reduced_D}) and lifted; certified {sres.certified}")
         search = lambda m, s: structured(m, s).exact   # noqa: E731  (eps = 0 model, same method)
         if sres.exact is None:
-            alg = ExplicitAlgebra(model, [], [], generators=[])
+            alg = ExplicitAlgebra(model, [], [], generators=None)
             extra = {"search": {"method": method, "dim": None, "orbit_rank": None,
                                 "n_independent_charges": None, "structured": structured_info}}
             return alg, [], [f"generators from the {method}"] + sres.notes, extra

@@ -278,6 +278,7 @@ class Family:
     keys: list                         # pattern keys
     vectors: list[list[Fraction]]      # coefficient vectors over ``keys``
     gap: tuple[float, float]
+    anchored: bool = False            # members only through unit 0 of the multiply-marked axis
 
     @property
     def name(self) -> str:
@@ -400,18 +401,42 @@ def _flat(L: Layout, block: str, free_vals: list, fixed_vals: list, model) -> in
     return model.offsets[block] + int(np.ravel_multi_index(tuple(idx), tuple(sizes)))
 
 
-def assignments(L: Layout, sig):
-    """Every choice of marks: unordered pairs for two marks on one axis (the family holds both orders)."""
+def assignments(L: Layout, sig, anchored: bool = False):
+    """Every choice of marks: unordered pairs for two marks on one axis (the family holds both
+    orders).  ``anchored``: the first of ≥ 2 marks on an axis is unit 0 (see :func:`anchor`)."""
     per = []
     for a, m in sig:
-        per.append([(a, c) for c in itertools.combinations(range(L.sizes[a]), m)])
+        if anchored and m >= 2:
+            per.append([(a, (0,) + c) for c in itertools.combinations(range(1, L.sizes[a]), m - 1)])
+        else:
+            per.append([(a, c) for c in itertools.combinations(range(L.sizes[a]), m)])
     for combo in itertools.product(*per):
         yield dict(combo)
 
 
 def n_members(L: Layout, fams: list[Family]) -> int:
     from math import comb, prod
-    return sum(len(f.vectors) * prod(comb(L.sizes[a], m) for a, m in f.signature) for f in fams)
+    return sum(len(f.vectors) * prod(comb(L.sizes[a] - (f.anchored and m >= 2), m - (f.anchored and m >= 2))
+                                     for a, m in f.signature) for f in fams)
+
+
+def _rank(L: Layout, fams: list[Family]) -> int:
+    span = Span(L.model.D)
+    return sum(span.add(member(L, f, v, m, "")) for f in fams for m in assignments(L, f.signature, f.anchored)
+               for v in f.vectors)
+
+
+def anchor(fams: list[Family], layouts: list[Layout]) -> None:
+    """Use only the members through unit 0 of a family with ≥ 2 marks on an axis when, at every
+    reduced width, they span what all its members span (the triangles E_kl − E_lk + ... through
+    one vertex span the rotations of 1^⊥: C(n−1, 2) members instead of C(n, 3))."""
+    for f in fams:
+        if not any(m >= 2 for _, m in f.signature):
+            continue
+        full = [_rank(L, fams) for L in layouts]
+        f.anchored = True
+        if [_rank(L, fams) for L in layouts] != full:
+            f.anchored = False
 
 
 # -- certification ------------------------------------------------------------------------------------
@@ -488,6 +513,7 @@ def structured(model, seed: int = 0) -> StructuredResult:
         samplers.append(Sampler(big, seed + 7))
     fams = [solve_signature(layouts, sig, samplers) for sig in signatures(Ls.free)]
     fams = prune([f for f in fams if f.vectors], layouts[-1])
+    anchor(fams, layouts)
     small_gens = [member(Ls, f, v, m, f"{f.name}{j}") for f in fams for j, v in enumerate(f.vectors)
                   for m in [_marks(f.signature)]]
     cert = certify_exact(small, small_gens, seed) if small_gens else "nothing to certify"
@@ -498,7 +524,7 @@ def structured(model, seed: int = 0) -> StructuredResult:
                                  "charges are not built; the families are exact"])
     gens = []
     for f in fams:
-        for m in assignments(L, f.signature):
+        for m in assignments(L, f.signature, f.anchored):
             tag = ",".join(f"{v}" for _, v in sorted(m.items())) if m else ""
             for j, v in enumerate(f.vectors):
                 gens.append(member(L, f, v, m, f"{f.name}{j}({tag})"))
