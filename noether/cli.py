@@ -20,23 +20,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"noether: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """All verbs; with ``only`` (a verb name), just that verb's module is imported (start-up time:
+    each verb imports what it needs, e.g. ``claim`` the hypothesis-based checks)."""
     parser = _Parser(prog="noether", description="Parameter-space symmetries of neural networks: "
                      "derive the Lie algebra, charges and breaking laws; verify them with numba kernels.")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
+    for name in verbs():
+        if only is not None and name != only:
             continue
-        mod = importlib.import_module(f"{commands.__name__}.{info.name}")
-        p = sub.add_parser(info.name, help=mod.HELP, description=mod.HELP)
+        mod = importlib.import_module(f"{commands.__name__}.{name}")
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
 
 
+def verbs() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
+
+
+def _verb_of(argv: list[str]) -> str | None:
+    """The verb when it is the first argument and a known one (else None: build the full parser)."""
+    return argv[0] if argv and argv[0] in verbs() else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_verb_of(argv)).parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except SpecError as exc:

@@ -19,7 +19,6 @@ from .errors import SpecError
 from .kernels.codegen import build_kernels
 from .report import Report
 from .run.data import initial_parameters, load_data, random_data
-from .run.flows import bregman_flow, gradient_flow
 from .run.gd import run_gd
 
 TOL_GF = 1e-8        # DOP853 at rtol 1e-10 over O(10) time units: drift ~1e-10 relative, 100x margin
@@ -82,6 +81,7 @@ def verify(model, opts: VerifyOptions | None = None, progress=print, deriv=None,
     if opts.optimizer is not None:
         from .run.verify_optim import verify_optimizer
         return verify_optimizer(model, opts, progress, deriv, kernels)
+    from .run.flows import bregman_flow, gradient_flow
     deriv = deriv or derive(model)
     kern = kernels or build_kernels(deriv, opts.cache)
     X, Y = load_data(model, opts.data) if opts.data else random_data(model, opts.samples, opts.seed)

@@ -1,7 +1,8 @@
 """The methods the benchmark compares, all doing the same work: full-batch GD (MSE loss,
 θ ← θ − η∇L) on a sequential Linear/activation model, recording every derived charge at every step.
 
-- ``noether``: the generated kernels' ``run_gd`` (which also checks the exact GD law each step);
+- ``noether``: the generated kernels' ``run_gd`` recording every charge (the same work as the others);
+- ``noether_law``: the same, also checking the exact GD law on every charge at every step;
 - ``numpy``: hand-written forward/backward with ``@``;
 - ``torch`` / ``torch_mt``: PyTorch eager autograd, float64, on 1 thread / its default threads;
 - ``jax``: ``jax.jit`` of a ``lax.scan`` over steps, x64, ``jax.grad``.
@@ -17,7 +18,8 @@ import numpy as np
 from ..kernels.gramform import gram_families
 from ..kernels.primitives import blas_threads, blas_threads_for
 
-METHODS = ("noether", "numpy", "torch", "torch_mt", "jax")
+METHODS = ("noether", "noether_law", "numpy", "torch", "torch_mt", "jax")
+BASELINES = ("numpy", "torch", "torch_mt", "jax")
 
 
 class Unsupported(RuntimeError):
@@ -62,6 +64,10 @@ class _Base:
 
 # ---------------------------------------------------------------- noether
 class NoetherMethod(_Base):
+    """The same work as the baselines: GD recording every charge at every step.  (Its agreement check
+    also runs the per-step law check, and requires it to hold to verify's 1e-10.)"""
+    check_law = False
+
     def __init__(self, problem, deriv, kernels):
         self.p, self.kern = problem, kernels
         self.model = problem.model()
@@ -74,13 +80,22 @@ class NoetherMethod(_Base):
         if r.diverged:
             raise RuntimeError(f"noether GD diverged at step {r.completed}")
         self.law_resid = float(r.charge_resid.max()) if r.charge_resid.size else 0.0
+        if not self.law_resid <= 1e-10:
+            raise AssertionError(f"noether's exact GD law residual {self.law_resid:.3e} > 1e-10 on {self.p.key}")
         return r.theta[-1], r.charges
 
     def run(self):
         from ..run.gd import run_gd
         with blas_threads(blas_threads_for(self.p.flops_per_step())):
-            r = run_gd(self.kern, self.theta0, self.X, self.Y, self.p.lr, self.p.steps, record=False)
+            r = run_gd(self.kern, self.theta0, self.X, self.Y, self.p.lr, self.p.steps, record=False,
+                       check_law=self.check_law)
         return None, r.charges
+
+
+class NoetherLawMethod(NoetherMethod):
+    """Plus what no baseline does: the exact GD law checked on every charge at every step (a rounding
+    scale per charge and B(g, g), for a pair family a second Gram product)."""
+    check_law = True
 
 
 # ---------------------------------------------------------------- numpy
@@ -273,7 +288,7 @@ class JaxMethod(_Base):
 
 
 def make(method: str, problem, deriv, kernels):
-    if method == "noether":
-        return NoetherMethod(problem, deriv, kernels)
+    if method in ("noether", "noether_law"):
+        return (NoetherMethod if method == "noether" else NoetherLawMethod)(problem, deriv, kernels)
     return {"numpy": NumpyMethod, "torch": TorchMethod, "torch_mt": TorchMTMethod, "jax": JaxMethod}[method](
         problem, deriv)

@@ -48,11 +48,13 @@ class Problem:
 
     def flops_per_step(self) -> float:
         """Multiply-adds ×2 of the dense products in one GD step (forward, both weight gradients,
-        and the hidden-layer backprop); element-wise work and the charges are not counted."""
+        and the hidden-layer backprop); element-wise work and the charges are not counted here
+        (see :func:`noether.bench.suite.charge_flops`)."""
         N, d, h, o = self.samples, self.input, self.width, self.out
         return 2.0 * N * (2 * d * h + 3 * h * o)
 
 
 FULL = [Problem(a, w, n, s) for a in ("relu", "linear")
         for w, s in ((16, 400), (64, 200), (256, 40), (1024, 8)) for n in (256, 4096)]
-QUICK = [Problem("relu", 16, 256, 400), Problem("linear", 64, 1024, 100), Problem("relu", 256, 1024, 20)]
+QUICK = [Problem("relu", 16, 256, 400), Problem("linear", 64, 1024, 100), Problem("relu", 256, 1024, 20),
+         Problem("linear", 1024, 256, 4)]

@@ -54,6 +54,24 @@ def _rel(a, b) -> float:
     return float(np.max(np.abs(a - b)) / scale) if a.size else 0.0
 
 
+def charge_flops(deriv) -> float:
+    """Multiply-adds ×2 of one evaluation of every charge, as every method does once per step: a pair
+    family G = Σ_t c_t M_t M_tᵀ costs h(h+1)/2 entries (upper triangle) × ΣK_t, a unit family h × ΣK_t.
+    Noether's extra law check (B(g, g), the same again) is not counted: it is work the baselines skip."""
+    from ..kernels.gramform import NotGram, gram_families
+    try:
+        fams = gram_families(deriv)
+    except NotGram:
+        return 0.0
+    model = deriv.model
+    shapes = {b.name: b.shape for b in model.blocks}
+    total = 0.0
+    for f in fams:
+        K = sum((shapes[t.block][1 - t.axis] if len(shapes[t.block]) > 1 else 1) for t in f.terms)
+        total += 2.0 * K * (f.h * (f.h + 1) / 2 if f.kind == "pair" else f.h)
+    return total
+
+
 def bench_problem(problem, methods, repeats: int, progress=lambda s: None, cache=None):
     """Rows for one problem.  Raises AssertionError if a method disagrees with noether beyond TOL."""
     from ..derive.derivation import derive
@@ -80,10 +98,11 @@ def bench_problem(problem, methods, repeats: int, progress=lambda s: None, cache
             times[m].append(time.perf_counter() - t0)
             cpu[m].append(time.process_time() - c0)
     rows = []
+    flops = problem.flops_per_step() + charge_flops(deriv)
     for m in methods:
         sps = problem.steps / float(np.median(times[m]))
         rows.append(Row(m, problem.activation, problem.input, problem.width, problem.out, problem.samples,
-                        problem.steps, sps, times[m], diffs[m], sps * problem.flops_per_step() / 1e9,
+                        problem.steps, sps, times[m], diffs[m], sps * flops / 1e9,
                         problem.steps / max(float(np.median(cpu[m])), 1e-9)))
         progress(f"    {m:9s} {sps:12.1f} steps/s  (cpu/wall {np.median(cpu[m]) / np.median(times[m]):.2f})")
     return rows

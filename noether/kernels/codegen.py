@@ -92,13 +92,18 @@ def charge_code(deriv) -> tuple[str, ChargeLayout]:
     return "\n".join(defs), ChargeLayout(names, fams)
 
 
-def law_code(deriv, optimizer: str = "gd", rule=None) -> str:
+POLARISE_ROWS = 4   # scratch rows polarise uses; the atoms' rows follow
+
+
+def law_code(deriv, optimizer: str = "gd", rule=None, rows: list | None = None) -> str:
     """The law's right-hand side, with each atom B(u,v), L(u) evaluated through the charge parts
     (B(u,u) = 2 quad(u); B(u,v) by polarisation; L(u) = lin(u)), and a matching abs scale.
 
-    Without ``rule``: ``law_<optimizer>(theta, grad, lr, out, out_abs)`` (the GD loop's form).
-    With a rule: ``lawv_<variant>(theta, grad, S, hp, first, out, out_abs)``, state vector i in
-    ``S[i]``, hyperparameters in ``hp`` (order of :data:`noether.optim.HYPER`)."""
+    Without ``rule``: ``law_<optimizer>(theta, grad, lr, out, out_abs, scr, wv)`` (the GD loop's form).
+    With a rule: ``lawv_<variant>(theta, grad, S, hp, first, out, out_abs, scr, wv)``, state vector i in
+    ``S[i]``, hyperparameters in ``hp`` (order of :data:`noether.optim.HYPER`).  ``scr`` (rows, n_charges)
+    and ``wv`` (n_params,) are scratch the loop allocates once (rows: the module's ``LAW_ROWS``, the
+    maximum of what ``rows`` collects)."""
     from ..derive.laws import derive_law
     from ..optim import HYPER, OPTIMIZERS
     from ..optim.base import first as first_sym
@@ -108,11 +113,11 @@ def law_code(deriv, optimizer: str = "gd", rule=None) -> str:
     vecs = ["theta", "g"] + list(rule.state)
     if generic:
         vname = {"theta": "theta", "g": "grad", **{s: f"S[{i}]" for i, s in enumerate(rule.state)}}
-        head = f"def lawv_{rule.variant}(theta, grad, S, hp, first, out, out_abs):"
+        head = f"def lawv_{rule.variant}(theta, grad, S, hp, first, out, out_abs, scr, wv):"
         symmap = {sym: f"hp[{i}]" for i, sym in enumerate(HYPER.values())} | {first_sym: "first"}
     else:
         vname = {v: _vecname(v) for v in vecs}
-        head = f"def law_{optimizer}({', '.join(vname[v] for v in vecs)}, lr, out, out_abs):"
+        head = f"def law_{optimizer}({', '.join(vname[v] for v in vecs)}, lr, out, out_abs, scr, wv):"
         symmap = {sp.Symbol("eta", positive=True): "lr"}
     lines = ["@njit(cache=True)", head, "    nC = out.shape[0]"]
     if not law.closed:
@@ -121,17 +126,20 @@ def law_code(deriv, optimizer: str = "gd", rule=None) -> str:
         return "\n".join(lines) + "\n"
     rhs = law.rhs
     atoms = sorted(rhs.atoms(sp.Function), key=str)
+    if rows is not None:
+        rows.append(POLARISE_ROWS + 2 * len(atoms))
     mapping, absmap = {}, {}
     for n, atom in enumerate(atoms):
         name = f"atom{n}"
         args = [vname[str(a)] for a in atom.args]
-        lines.append(f"    {name} = np.empty(nC)")
-        lines.append(f"    {name}_abs = np.empty(nC)")
+        # rows of the scratch the loop preallocates: no allocation per step
+        lines.append(f"    {name} = scr[{2 * n + POLARISE_ROWS}]")
+        lines.append(f"    {name}_abs = scr[{2 * n + POLARISE_ROWS + 1}]")
         if atom.func.__name__ == "B" and args[0] == args[1]:
             lines += [f"    charges_quad({args[0]}, {name}, 0)", f"    {name} *= 2.0",
                       f"    charges_abs_quad({args[0]}, {name}_abs)"]
         elif atom.func.__name__ == "B":
-            lines += [f"    polarise({args[0]}, {args[1]}, {name}, {name}_abs)"]
+            lines += [f"    polarise({args[0]}, {args[1]}, {name}, {name}_abs, scr, wv)"]
         else:
             lines += [f"    charges_lin({args[0]}, {name}, 0)", f"    charges_abs_lin({args[0]}, {name}_abs)"]
         mapping[atom] = sp.Symbol(f"{name}[q]")
@@ -178,12 +186,12 @@ def rule_variants():
     return out
 
 
-def rule_code(deriv) -> str:
+def rule_code(deriv, rows: list | None = None) -> str:
     """Per variant: its law, its step and the optimizer loop (numba compiles each on first use)."""
     src = textwrap.dedent(inspect.getsource(loops.run_rule))
     parts = []
     for var, rule in rule_variants().items():
-        parts += [law_code(deriv, rule=rule), step_code(rule),
+        parts += [law_code(deriv, rule=rule, rows=rows), step_code(rule),
                   "@njit(cache=True)\n" + src.replace("run_rule", f"opt_{var}")
                   .replace("step_rule", f"step_{var}").replace("lawv_rule", f"lawv_{var}")]
     return "\n\n".join(parts)
@@ -196,11 +204,8 @@ def _vecname(v: str) -> str:
 _HELPERS = '''
 @njit(cache=True)
 def charges_abs_quad(x, out):
-    """Scale of quad(x): the abs-term sum of the quadratic part."""
-    tmp = np.empty(out.shape[0])
-    charges_abs(x, tmp, 0)
-    for q in range(out.shape[0]):
-        out[q] = tmp[q]
+    """Scale of quad(x): the abs-term scale of the charges (bounds that of the quadratic part)."""
+    charges_abs(x, out, 0)
 
 
 @njit(cache=True)
@@ -209,21 +214,21 @@ def charges_abs_lin(x, out):
 
 
 @njit(cache=True)
-def polarise(u, v, out, out_abs):
-    """B(u, v) = quad(u + v) − quad(u) − quad(v)."""
+def polarise(u, v, out, out_abs, scr, w):
+    """B(u, v) = quad(u + v) − quad(u) − quad(v), into out; scratch: scr[0:4] and w (no allocation)."""
     n = out.shape[0]
-    a, b, c = np.empty(n), np.empty(n), np.empty(n)
-    w = u + v
-    charges_quad(w, a, 0)
+    b, c, tb, tc = scr[0], scr[1], scr[2], scr[3]
+    for r in range(w.shape[0]):
+        w[r] = u[r] + v[r]
+    charges_quad(w, out, 0)
     charges_quad(u, b, 0)
     charges_quad(v, c, 0)
-    ta, tb, tc = np.empty(n), np.empty(n), np.empty(n)
-    charges_abs(w, ta, 0)
+    charges_abs(w, out_abs, 0)
     charges_abs(u, tb, 0)
     charges_abs(v, tc, 0)
     for q in range(n):
-        out[q] = a[q] - b[q] - c[q]
-        out_abs[q] = ta[q] + tb[q] + tc[q]
+        out[q] = out[q] - b[q] - c[q]
+        out_abs[q] = out_abs[q] + tb[q] + tc[q]
 '''
 
 
@@ -250,7 +255,48 @@ def model_code(model) -> str:
     ws_dims = dims + [dims[-1]] + [model.layers[l].in_dim for l in range(n - 1, -1, -1)]
     ws = (f"WS_DIMS = {tuple(ws_dims)!r}\n\n\ndef make_workspace(N):\n"
           f"    return tuple(np.zeros((N, d)) for d in WS_DIMS)\n")
-    return "\n".join(d for d in defs if d) + "\n\n" + "\n".join(lines) + "\n\n\n" + ws
+    return "\n".join(d for d in defs if d) + "\n\n" + "\n".join(lines) + "\n\n\n" + ws + "\n\n" + \
+        parallel_code(model, len(ws_dims))
+
+
+def sample_separable(model) -> bool:
+    """The batch loss is a mean of per-sample terms (the :class:`~noether.model.loss.Loss` contract)
+    and no layer couples samples (``batch_coupled``): row chunks of the batch can be evaluated apart."""
+    return not any(getattr(l, "batch_coupled", False) for l in model.layers)   # containers report their inner layers
+
+
+def parallel_code(model, n_ws: int) -> str:
+    """``loss_grad_par``: the batch in P row chunks over threads (P = gparts.shape[0]), each chunk's
+    mean gradient weighted by N_c/N and summed in chunk order, so the result does not depend on the
+    thread schedule.  For a batch-coupled model it is the serial ``loss_grad``."""
+    head = "def loss_grad_par(theta, X, Y, grad, ws, gparts, lparts):"
+    if not sample_separable(model):
+        return (f"SAMPLE_PARALLEL = False\n\n\n@njit(cache=True)\n{head}\n"
+                f"    # a layer couples the samples of a batch: serial only\n"
+                f"    return loss_grad(theta, X, Y, grad, ws)\n")
+    chunk = ", ".join(f"ws[{i}][lo:hi]" for i in range(n_ws)) + ("," if n_ws == 1 else "")
+    return f'''SAMPLE_PARALLEL = True
+
+
+@njit(cache=True, parallel=True)
+{head}
+    """Loss and gradient as loss_grad, the N samples split in P row chunks evaluated in parallel."""
+    P = gparts.shape[0]
+    N = X.shape[0]
+    for c in prange(P):
+        lo = c * N // P
+        hi = (c + 1) * N // P
+        lparts[c] = loss_grad(theta, X[lo:hi], Y[lo:hi], gparts[c], ({chunk}))
+    L = 0.0
+    for r in range(grad.shape[0]):
+        grad[r] = 0.0
+    for c in range(P):
+        w = ((c + 1) * N // P - c * N // P) / N      # a power of two when P divides N evenly: exact
+        L += w * lparts[c]
+        for r in range(grad.shape[0]):
+            grad[r] += w * gparts[c, r]
+    return L
+'''
 
 
 def generator_arrays(gens) -> dict[str, np.ndarray]:
@@ -268,23 +314,30 @@ def generator_arrays(gens) -> dict[str, np.ndarray]:
 def module_source(deriv) -> tuple[str, ChargeLayout]:
     model = deriv.model
     ch, layout = charge_code(deriv)
+    rows = [POLARISE_ROWS]
+    laws = ("# ---- exact per-step laws ----\n" + law_code(deriv, "gd", rows=rows),
+            "# ---- optimizers: law, step and loop per rule variant (noether/optim) ----\n" + rule_code(deriv, rows))
     parts = [
         f'"""Generated by noether {__version__} for: {model.describe()}\n\n'
         f"Model digest {model.digest}.  Do not edit: regenerate with `noether codegen`.\n"
         f'Charges, in output order:\n' + "".join(f"  {k}: {n}\n" for k, n in enumerate(layout.names[:200]))
         + ("  ...\n" if len(layout.names) > 200 else "") + '"""\n',
-        "import math\n\nimport numpy as np\nfrom numba import njit\n\n"
+        "import math\n\nimport numpy as np\nfrom numba import njit, prange\n\n"
         "from noether.kernels.primitives import *  # noqa: F403 (hand-written primitives of every layer)\n",
         "# ---- model: activations and the unrolled forward/backward pass ----\n" + model_code(model),
         "# ---- charges, printed from their indexed formulas ----\n" + ch,
-        _HELPERS,
-        "# ---- exact per-step laws ----\n" + law_code(deriv, "gd"),
-        "# ---- optimizers: law, step and loop per rule variant (noether/optim) ----\n" + rule_code(deriv),
+        _HELPERS + f"\nLAW_ROWS = {max(rows)}   # scratch rows of the law functions\n",
+        *laws,
         "# ---- hand-written loops (noether/kernels/loops.py) ----\n",
     ]
     for name in loops.TEMPLATES:
         src = textwrap.dedent(inspect.getsource(getattr(loops, name)))
         parts.append("@njit(cache=True)\n" + src)
+        if name == "run_gd":     # the sample-parallel copy (noether.run.gd.sample_chunks chooses)
+            call = "loss_grad(theta, X, Y, grad, ws)"
+            assert src.count(call) == 1
+            parts.append("@njit(cache=True)\n" + src.replace("def run_gd(", "def run_gd_par(")
+                         .replace(call, "loss_grad_par(theta, X, Y, grad, ws, gparts, lparts)"))
     return "\n\n".join(parts), layout
 
 

@@ -94,38 +94,7 @@ def fields_quadratic_abs(gptr, rows, cols, vals, v, out):
 
 
 
-GRAM_BLOCK = 128   # rows of G per BLAS product: a (128, h) scratch stays in L2 for h <= 1024
-
-
-@njit(cache=True)
-def gram_pair(x, out, start, h, offs, n0, n1, axes, coefs, absolute):
-    """out[start + n] = G[i, j] for i < j (row-major), G = Σ_t coef_t M_t M_tᵀ, by blocked BLAS products.
-
-    M_t is block t of x (shape n0×n1 at offs[t]) if axes[t] == 0, its transpose if 1 (a 1-D block
-    has n1 = 1); with ``absolute``, |M_t| is used (the abs-term scale of the printed loop).
-    Only the upper triangle is formed: block rows i0..i1 against columns i0..h.
-    """
-    T = offs.shape[0]
-    Ms = []
-    for t in range(T):
-        blk = x[offs[t]:offs[t] + n0[t] * n1[t]].reshape((n0[t], n1[t]))
-        M = np.ascontiguousarray(blk) if axes[t] == 0 else np.ascontiguousarray(blk.T)
-        if absolute:
-            M = np.abs(M)
-        Ms.append(M)
-    n = start
-    for i0 in range(0, h, GRAM_BLOCK):
-        i1 = min(i0 + GRAM_BLOCK, h)
-        G = np.zeros((i1 - i0, h - i0))
-        for t in range(T):
-            M = Ms[t]
-            G += coefs[t] * np.dot(M[i0:i1], M[i0:].T)
-        for i in range(i0, i1):
-            for j in range(i + 1, h):
-                out[n] = G[i - i0, j - i0]
-                n += 1
-    return n
-
+# Gram-form pair families: noether/kernels/primitives_gram.py (re-exported below)
 
 
 # ---- BLAS threads (plain Python: numba's np.dot runs in the calling thread's BLAS pool) ----
@@ -186,20 +155,66 @@ BLAS_MT_FLOPS = 1.0e9   # per GD step; below this one BLAS thread is as fast on 
 
 def blas_threads_for(flops_per_step: float) -> int:
     """BLAS threads for a GD step of that many dense flops: all cores only for steps of at least
-    BLAS_MT_FLOPS and when the 1-minute load average leaves cores idle (an oversubscribed OpenBLAS
-    spins: measured 10-30x slower by ``noether bench`` on a busy 2-core machine); else 1."""
+    BLAS_MT_FLOPS and when no other process is runnable (:func:`busy_cores`; an oversubscribed
+    OpenBLAS spins: measured 10-30x slower by ``noether bench`` on a busy 2-core machine); else 1."""
     import os
     n = os.cpu_count() or 1
     if flops_per_step < BLAS_MT_FLOPS or n == 1:
         return 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        busy = 0.0
-    return n if busy < n - 0.5 else 1
+    return n if busy_cores() <= 0 else 1
+
+
+def busy_cores(samples: int = 3) -> int:
+    """Runnable tasks of *other* processes now: the 4th field of /proc/loadavg (runnable / total) minus
+    this reader, the least of a few reads 1 ms apart (0 where /proc is missing).  Instantaneous, unlike
+    the 1-minute load average, which also counts this process's own threads."""
+    import time
+    best = None
+    for k in range(samples):
+        try:
+            with open("/proc/loadavg") as fh:
+                n = int(fh.read().split()[3].split("/")[0]) - 1
+        except (OSError, ValueError, IndexError):
+            return 0
+        best = n if best is None else min(best, n)
+        if best <= 0:
+            break
+        if k + 1 < samples:
+            time.sleep(0.001)
+    return max(best or 0, 0)
+
+
+def kernel_threads() -> int:
+    """Threads for the parallel kernel paths: every core when no other process is running, else 1.
+
+    A parallel region on 2 cores waits at its barrier for the slowest thread; with another process
+    on a core that is a scheduler time slice (measured ~5-8 ms per region, against ~50 µs of work
+    per GD step at width 16).  The chunking, and so the result, does not depend on this number."""
+    import os
+    n = os.cpu_count() or 1
+    return n if busy_cores() <= 0 else 1
+
+
+class numba_threads:
+    """``with numba_threads(n): ...`` runs numba's parallel regions on n threads, then restores."""
+
+    def __init__(self, n: int):
+        self.n, self.saved = n, None
+
+    def __enter__(self):
+        import numba
+        self.saved = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(int(self.n), numba.config.NUMBA_NUM_THREADS)))
+        return self
+
+    def __exit__(self, *exc):
+        import numba
+        numba.set_num_threads(self.saved)
+        return False
 
 
 # primitives of further layer types, one file each (re-exported for the generated modules)
 from .primitives_softmax import *  # noqa: E402,F401,F403
 from .primitives_attention import *  # noqa: E402,F401,F403
 from .primitives_batchnorm import *  # noqa: E402,F401,F403
+from .primitives_gram import *  # noqa: E402,F401,F403

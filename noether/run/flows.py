@@ -1,4 +1,9 @@
-"""Gradient flow and the second-order Bregman flow, integrated with scipy's DOP853.
+"""Gradient flow and the second-order Bregman flow, integrated by DOP853 (Dormand–Prince 8(5,3)).
+
+The integrator is compiled with the model (``integrate_flow`` in :mod:`noether.kernels.loops`): the
+whole adaptive loop and every right-hand side run in one numba call, with scipy.integrate.DOP853's
+coefficients, step-size control and initial step (scipy's Python loop cost ~17 µs per evaluation and
+its import ~0.3 s: most of a cached ``noether verify``; measured by ``noether bench``).
 
 Flows through ReLU kinks can enter a sliding mode where an adaptive integrator's step size
 collapses; integration then stops at the reached time (reported), within an evaluation budget.
@@ -6,15 +11,19 @@ collapses; integration then stops at the reached time (reported), within an eval
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from scipy.integrate import DOP853
 
 #: Integrator tolerances: the conservation checks (1e-8) sit two orders above rtol.
 RTOL, ATOL = 1e-10, 1e-12
 #: Right-hand-side evaluations allowed per flow.
 BUDGET = 30_000
+#: Records of the trajectory per flow (plus the start and the end).
+N_OUT = 60
 
 
 @dataclass
@@ -33,40 +42,49 @@ class FlowRun:
         return self.reached >= self.T * (1 - 1e-12)
 
 
-def integrate(rhs, y0, T: float, n_out: int = 60) -> FlowRun:
-    solver = DOP853(rhs, 0.0, y0, T, rtol=RTOL, atol=ATOL)
-    ts, ys = [0.0], [np.array(y0, dtype=float)]
-    every = T / n_out
-    msg = "reached the end time"
-    while solver.status == "running":
-        if solver.nfev > BUDGET:
-            msg = f"stopped after {BUDGET} evaluations (step size collapsed, e.g. at a kink)"
-            break
-        err = solver.step()
-        if solver.status == "failed":
-            msg = f"stopped: {err}"
-            break
-        if solver.t - ts[-1] >= every or solver.status == "finished":
-            ts.append(solver.t)
-            ys.append(solver.y.copy())
-    if ts[-1] != solver.t and solver.status != "failed":
-        ts.append(solver.t)
-        ys.append(solver.y.copy())
-    return FlowRun(np.array(ts), np.array(ys), T, msg)
+@lru_cache(maxsize=1)
+def dop853_tableau():
+    """(A, B, C, E3, E5) of DOP853, read from scipy's coefficient file without importing
+    scipy.integrate (whose package import costs ~0.3 s)."""
+    spec = importlib.util.find_spec("scipy")
+    path = os.path.join(os.path.dirname(spec.origin), "integrate", "_ivp", "dop853_coefficients.py")
+    if os.path.exists(path):
+        cspec = importlib.util.spec_from_file_location("_noether_dop853_coefficients", path)
+        mod = importlib.util.module_from_spec(cspec)
+        cspec.loader.exec_module(mod)
+    else:       # a scipy that moved its private file: the regular (slower) import
+        from scipy.integrate._ivp import dop853_coefficients as mod
+    S = mod.N_STAGES
+    return (np.ascontiguousarray(mod.A[:S, :S]), np.ascontiguousarray(mod.B), np.ascontiguousarray(mod.C[:S]),
+            np.ascontiguousarray(mod.E3), np.ascontiguousarray(mod.E5))
+
+
+_MESSAGES = {0: "reached the end time",
+             1: f"stopped after {BUDGET} evaluations (step size collapsed, e.g. at a kink)",
+             2: "stopped: required step size is less than spacing between numbers"}
+
+
+def _run(mod, kind, y0, T, X, Y, lr, gamma, ws, grad, g) -> FlowRun:
+    y0 = np.ascontiguousarray(y0, dtype=float)
+    ts = np.empty(N_OUT + 4)
+    ys = np.empty((N_OUT + 4, y0.shape[0]))
+    rec, status, _ = mod.integrate_flow(kind, y0, float(T), N_OUT, BUDGET, RTOL, ATOL, *dop853_tableau(),
+                                        X, Y, float(lr), float(gamma), ws, grad,
+                                        g["gptr"], g["rows"], g["cols"], g["vals"], ts, ys)
+    return FlowRun(ts[:rec].copy(), ys[:rec].copy(), T, _MESSAGES[int(status)])
+
+
+_NO_GENS = {"gptr": np.zeros(1, np.int64), "rows": np.zeros(0, np.int64), "cols": np.zeros(0, np.int64),
+            "vals": np.zeros(0)}
 
 
 def gradient_flow(kernels, theta0, X, Y, T: float) -> FlowRun:
     """θ̇ = −∇L(θ) on [0, T]."""
     mod = kernels.module
     ws = mod.make_workspace(X.shape[0])
-    grad = np.empty_like(theta0)
-
-    def rhs(t, th):
-        out = np.empty_like(th)
-        mod.gf_rhs(th, X, Y, 1.0, ws, grad, out)
-        return out
-
-    return integrate(rhs, theta0, T)
+    grad = np.empty(theta0.shape[0])
+    return _run(mod, 0, theta0, T, np.ascontiguousarray(X, dtype=float), np.ascontiguousarray(Y, dtype=float),
+                1.0, 0.0, ws, grad, _NO_GENS)
 
 
 def bregman_flow(kernels, theta0, vel0, X, Y, lr: float, gamma: float, T: float) -> FlowRun:
@@ -77,10 +95,5 @@ def bregman_flow(kernels, theta0, vel0, X, Y, lr: float, gamma: float, T: float)
     G = len(g["gptr"]) - 1
     grad = np.empty(D)
     y0 = np.concatenate([theta0, vel0, np.zeros(G)])
-
-    def rhs(t, y):
-        out = np.empty_like(y)
-        mod.bregman_rhs(t, y, X, Y, lr, gamma, ws, grad, g["gptr"], g["rows"], g["cols"], g["vals"], out)
-        return out
-
-    return integrate(rhs, y0, T)
+    return _run(mod, 1, y0, T, np.ascontiguousarray(X, dtype=float), np.ascontiguousarray(Y, dtype=float),
+                lr, gamma, ws, grad, g)
