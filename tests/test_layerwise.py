@@ -44,6 +44,9 @@ SMALL = {
     "conv1d": "input = 4\n" + _L("conv1d", channels=2, kernel=2) + _L("activation", fn="relu") + _L("linear", out=1),
     "attention": "input = 1\nseq = 2\n" + _L("attention", d_k=6, d_v=1, out=1, bias=False),
     "residual": "input = 2\n" + RES + _L("linear", out=1),
+    # compositions no per-layer rule was written for
+    "conv1d_conv1d": "input = 5\n" + _L("conv1d", channels=2, kernel=2) + _L("conv1d", channels=1, kernel=2, in_channels=2) + _L("linear", out=1),
+    "batchnorm_affine": "input = 2\n" + _L("linear", out=3, bias=False) + _L("batchnorm", eps=0.0, affine=True) + _L("linear", out=1),
 }
 
 

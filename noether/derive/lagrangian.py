@@ -51,7 +51,7 @@ def derive_bregman(n: int = 2) -> BregmanLaw:
     # symmetry identity X·∇V = 0, used as a substitution for the first partial derivative
     grads = [sp.diff(V, x) for x in th]
     ident = sp.solve(sum(X[a] * grads[a] for a in range(n)), grads[0])[0]
-    dQ = sp.simplify(sp.expand(dQ.subs(grads[0], ident)))
+    dQ = sp.expand(sp.cancel(dQ.subs(grads[0], ident)))   # the ∇V terms cancel (X·∇V = 0)
     # express in atoms B(u, v) = uᵀAv, L(u) = cᵀu, u, v in {θ, θ̇}
     vecs = {"theta": sp.Matrix(th), "thetadot": sp.Matrix(thd)}
     atoms = {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 
 
 @dataclass
@@ -63,6 +62,7 @@ def field_rank(gens, theta: np.ndarray) -> RankResult:
             worst_zero = max(worst_zero, s[r] / s[0])
         best_nonzero = min(best_nonzero, s[r - 1] / s[0])
         total += r
+        import scipy.linalg as sla          # lazily: 0.2 s of every derive's start-up otherwise
         _, _, piv = sla.qr(M, pivoting=True, mode="economic")
         for col in piv[:r]:
             indep[comp[col]] = True

@@ -164,16 +164,29 @@ def blas_threads_for(flops_per_step: float) -> int:
     return n if busy_cores() <= 0 else 1
 
 
+def _own_running() -> int:
+    """Running threads of this process (its idle-spinning BLAS/XLA pools are not other load)."""
+    import os
+    n = 0
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as fh:
+                n += fh.read().rsplit(")", 1)[1].split()[0] == "R"
+    except (OSError, IndexError):
+        return 1
+    return max(n, 1)
+
+
 def busy_cores(samples: int = 3) -> int:
     """Runnable tasks of *other* processes now: the 4th field of /proc/loadavg (runnable / total) minus
-    this reader, the least of a few reads 1 ms apart (0 where /proc is missing).  Instantaneous, unlike
-    the 1-minute load average, which also counts this process's own threads."""
+    this process's running threads, the least of a few reads 1 ms apart (0 where /proc is missing).
+    Instantaneous, unlike the 1-minute load average, which also counts this process's own threads."""
     import time
     best = None
     for k in range(samples):
         try:
             with open("/proc/loadavg") as fh:
-                n = int(fh.read().split()[3].split("/")[0]) - 1
+                n = int(fh.read().split()[3].split("/")[0]) - _own_running()
         except (OSError, ValueError, IndexError):
             return 0
         best = n if best is None else min(best, n)
