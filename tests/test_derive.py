@@ -51,7 +51,6 @@ def test_charges_are_orthogonal_to_gradients():
     X, Y = rng.standard_normal((16, 3)), rng.standard_normal((16, 2))
     syms = m.symbols
     for c in d.charges:
-        grad_c = [sp.lambdify(syms, sp.diff(c.expr, s)) for s in c.expr.free_symbols]
         theta = m.init(rng)
         _, g = m.loss_and_grad(theta, X, Y)
         gc = np.zeros(m.D)

@@ -4,7 +4,6 @@ import os
 
 import numpy as np
 import pytest
-import sympy as sp
 
 from helpers import mlp
 from noether.derive import derive

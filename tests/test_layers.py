@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from noether.derive.derivation import derive
@@ -13,6 +12,7 @@ from noether.kernels.codegen import build_kernels
 from noether.errors import SpecError
 from noether.model import GLU, Conv1d, LayerNorm, Linear, Model, Radial, RMSNorm, user_layer
 from noether.verify import VerifyOptions, verify
+from helpers import assert_gradient_matches_fd, assert_kernel_matches_reference, layer_data
 
 CACHE = os.environ.get("NOETHER_CACHE", "/tmp/nc_tests")
 
@@ -37,37 +37,20 @@ def test_user_layer_declaration_mismatch_is_one_line_error():
         Model(2, [user_layer("gain", {"a": (1,), "M": (2, 2)}, 2, _gain), Linear(1)])
 
 
-def _data(m, seed):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((5, m.input))
-    Y = np.eye(m.output)[rng.integers(0, m.output, 5)] if m.loss_name == "cross_entropy" \
-        else rng.standard_normal((5, m.output))
-    return X, Y, m.init(rng)
-
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_reference_gradient_matches_finite_differences(name):
     m = MODELS[name]()
-    X, Y, th = _data(m, 1)
-    _, g = m.loss_and_grad(th, X, Y)
-    h = 1e-6
-    fd = np.array([(m.loss_and_grad(th + h * e, X, Y)[0] - m.loss_and_grad(th - h * e, X, Y)[0]) / (2 * h)
-                   for e in np.eye(m.D)])
-    # central differences: truncation ~h²·|L'''| ~ 1e-12, rounding ~eps·|L|/h ~ 1e-10
-    assert np.allclose(g, fd, atol=1e-7, rtol=1e-6)
+    X, Y, th = layer_data(m, 1)
+    assert_gradient_matches_fd(m, th, X, Y)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_kernels_match_reference(name):
     m = MODELS[name]()
     k = build_kernels(derive(m), CACHE)
-    X, Y, th = _data(m, 2)
-    L, g = m.loss_and_grad(th, X, Y)
-    grad = np.empty(m.D)
-    Lk = k.module.loss_grad(th, X, Y, grad, k.module.make_workspace(X.shape[0]))
-    # same float64 operations up to reassociation: agreement to ~1e-15 relative; 1e-11 is safe
-    assert abs(Lk - L) <= 1e-11 * max(1.0, abs(L))
-    assert np.allclose(grad, g, rtol=1e-10, atol=1e-12)
+    X, Y, th = layer_data(m, 2)
+    assert_kernel_matches_reference(k, m, th, X, Y)
 
 
 def test_verify_layernorm_cross_entropy():

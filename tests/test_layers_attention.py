@@ -20,6 +20,7 @@ from noether.kernels.codegen import build_kernels
 from noether.model import Attention, Linear, Model
 from noether.model.activation import Activation
 from noether.verify import VerifyOptions, verify
+from helpers import assert_gradient_matches_fd, assert_kernel_matches_reference, layer_data
 
 CACHE = os.environ.get("NOETHER_CACHE", "/tmp/nc_tests")
 
@@ -41,24 +42,12 @@ def _derive(name):
     return _DERIVED[name]
 
 
-def _data(m, seed, n=5):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, m.input))
-    Y = np.eye(m.output)[rng.integers(0, m.output, n)] if m.loss_name == "cross_entropy" \
-        else rng.standard_normal((n, m.output))
-    return X, Y, m.init(rng)
-
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_reference_matches_finite_differences_and_sympy(name):
     m = MODELS[name]()
-    X, Y, th = _data(m, 1)
-    _, g = m.loss_and_grad(th, X, Y)
-    h = 1e-6
-    fd = np.array([(m.loss_and_grad(th + h * e, X, Y)[0] - m.loss_and_grad(th - h * e, X, Y)[0]) / (2 * h)
-                   for e in np.eye(m.D)])
-    # central differences: truncation ~h²·|L'''| ~ 1e-12, rounding ~eps·|L|/h ~ 1e-10
-    assert np.allclose(g, fd, atol=1e-7, rtol=1e-6)
+    X, Y, th = layer_data(m, 1)
+    assert_gradient_matches_fd(m, th, X, Y)
     xs = sp.symbols(f"x0:{m.input}", real=True)
     sub = dict(zip(m.symbols, th)) | dict(zip(xs, X[0]))
     sym = [float(o.subs(sub)) for o in m.symbolic_output(list(xs))]
@@ -72,13 +61,8 @@ def test_kernels_match_reference(name):
     m = d.model
     k = build_kernels(d, CACHE)
     for seed in (2, 3):
-        X, Y, th = _data(m, seed, n=7)
-        L, g = m.loss_and_grad(th, X, Y)
-        grad = np.empty(m.D)
-        Lk = k.module.loss_grad(th, X, Y, grad, k.module.make_workspace(X.shape[0]))
-        # same float64 operations up to reassociation: agreement ~1e-15 relative; 1e-11 is safe
-        assert abs(Lk - L) <= 1e-11 * max(1.0, abs(L))
-        assert np.allclose(grad, g, rtol=1e-10, atol=1e-12)
+        X, Y, th = layer_data(m, seed, n=7)
+        assert_kernel_matches_reference(k, m, th, X, Y)
 
 
 def _gl_dk_generator(m, M, name):
@@ -128,7 +112,7 @@ def test_gl_dk_generators_and_charges(bias):
     mat = sp.Matrix([[p.as_dict().get(k, 0) for k in monos] for p in polys])
     assert mat.rank() == sp.Matrix(mat[:len(found), :]).rank()
     # and the gradient flow conserves them (numpy reference, RK4 with small steps, seeded)
-    X, Y, th = _data(m, 4, n=6)
+    X, Y, th = layer_data(m, 4, n=6)
     fns = [sp.lambdify(m.symbols, w) for w in want]
     c0 = np.array([f(*th) for f in fns])
 
@@ -156,7 +140,7 @@ def test_key_bias_invisible_under_softmax_rows():
     lin = {sp.expand(e) for e, _ in res.charges if sp.Poly(e, *m.symbols).total_degree() == 1}
     assert {sp.Symbol("bK1_0_0", real=True), sp.Symbol("bK1_0_1", real=True)} <= lin
     assert (res.orbit_rank, res.n_independent_charges) == (8, 6)
-    X, Y, th = _data(m, 5)
+    X, Y, th = layer_data(m, 5)
     g = m.unflatten(m.loss_and_grad(th, X, Y)[1])
     # analytically zero; in float64 a sum of O(1) terms cancelling: ≲ 1e-15
     assert np.abs(g["bK1"]).max() < 1e-13

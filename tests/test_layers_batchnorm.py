@@ -16,6 +16,7 @@ from noether.errors import SpecError
 from noether.kernels.codegen import build_kernels
 from noether.model import BatchNorm, Linear, Model, Residual
 from noether.verify import VerifyOptions, verify
+from helpers import assert_gradient_matches_fd, assert_kernel_matches_reference, layer_data
 
 CACHE = os.environ.get("NOETHER_CACHE", "/tmp/nc_tests")
 
@@ -37,13 +38,6 @@ def _derive(name):
     return _DERIVED[name]
 
 
-def _data(m, seed, n=6):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, m.input))
-    Y = np.eye(m.output)[rng.integers(0, m.output, n)] if m.loss_name == "cross_entropy" \
-        else rng.standard_normal((n, m.output))
-    return X, Y, m.init(rng)
-
 
 def _in_span(target, exprs, syms):
     polys = [sp.Poly(e, *syms) for e in exprs] + [sp.Poly(sp.expand(target), *syms)]
@@ -55,26 +49,16 @@ def _in_span(target, exprs, syms):
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_reference_and_kernels(name):
     m = MODELS[name]()
-    X, Y, th = _data(m, 1)
-    L, g = m.loss_and_grad(th, X, Y)
-    h = 1e-6
-    fd = np.array([(m.loss_and_grad(th + h * e, X, Y)[0] - m.loss_and_grad(th - h * e, X, Y)[0]) / (2 * h)
-                   for e in np.eye(m.D)])
-    # central differences: truncation ~h²·|L'''| ~ 1e-12, rounding ~eps·|L|/h ~ 1e-10 (the batch
-    # variance of 6 samples is O(1), so no amplification)
-    assert np.allclose(g, fd, atol=1e-7, rtol=1e-6)
-    k = build_kernels(_derive(name), CACHE)
-    grad = np.empty(m.D)
-    Lk = k.module.loss_grad(th, X, Y, grad, k.module.make_workspace(X.shape[0]))
-    # same float64 operations up to reassociation: ~1e-15 relative; 1e-11 is safe
-    assert abs(Lk - L) <= 1e-11 * max(1.0, abs(L))
-    assert np.allclose(grad, g, rtol=1e-10, atol=1e-12)
+    X, Y, th = layer_data(m, 1, n=6)
+    # the batch variance of 6 samples is O(1): no amplification of the difference quotients
+    assert_gradient_matches_fd(m, th, X, Y)
+    assert_kernel_matches_reference(build_kernels(_derive(name), CACHE), m, th, X, Y)
 
 
 def test_batch_statistics_couple_samples():
     """Changing one sample changes the others' outputs (not a per-sample layer)."""
     m = MODELS["eps0"]()
-    X, _, th = _data(m, 2)
+    X, _, th = layer_data(m, 2, n=6)
     X2 = X.copy()
     X2[0] += 1.0
     # a generic O(1) change of the batch mean moves every normalised output by O(0.1)

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import sympy as sp
 
@@ -16,6 +15,7 @@ from noether.errors import SpecError
 from noether.kernels.codegen import build_kernels
 from noether.model import Activation, Attention, LayerNorm, Linear, Model, Residual
 from noether.verify import VerifyOptions, verify
+from helpers import assert_gradient_matches_fd, assert_kernel_matches_reference, layer_data
 
 CACHE = os.environ.get("NOETHER_CACHE", "/tmp/nc_tests")
 
@@ -26,30 +26,13 @@ MODELS = {
 }
 
 
-def _data(m, seed, n=5):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, m.input))
-    Y = np.eye(m.output)[rng.integers(0, m.output, n)] if m.loss_name == "cross_entropy" \
-        else rng.standard_normal((n, m.output))
-    return X, Y, m.init(rng)
-
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_reference_and_kernels(name):
     m = MODELS[name]()
-    X, Y, th = _data(m, 1)
-    L, g = m.loss_and_grad(th, X, Y)
-    h = 1e-6
-    fd = np.array([(m.loss_and_grad(th + h * e, X, Y)[0] - m.loss_and_grad(th - h * e, X, Y)[0]) / (2 * h)
-                   for e in np.eye(m.D)])
-    # central differences: truncation ~h²·|L'''| ~ 1e-12, rounding ~eps·|L|/h ~ 1e-10
-    assert np.allclose(g, fd, atol=1e-7, rtol=1e-6)
-    k = build_kernels(derive(m), CACHE)
-    grad = np.empty(m.D)
-    Lk = k.module.loss_grad(th, X, Y, grad, k.module.make_workspace(X.shape[0]))
-    # same float64 operations up to reassociation: ~1e-15 relative; 1e-11 is safe
-    assert abs(Lk - L) <= 1e-11 * max(1.0, abs(L))
-    assert np.allclose(grad, g, rtol=1e-10, atol=1e-12)
+    X, Y, th = layer_data(m, 1)
+    assert_gradient_matches_fd(m, th, X, Y)
+    assert_kernel_matches_reference(build_kernels(derive(m), CACHE), m, th, X, Y)
 
 
 def test_relu_neuron_scaling_inside_the_block():

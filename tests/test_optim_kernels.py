@@ -8,7 +8,6 @@ catalogue charge at once."""
 
 import numpy as np
 import pytest
-import sympy as sp
 
 from noether.cli import main
 from noether.derive.derivation import derive

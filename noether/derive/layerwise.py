@@ -32,7 +32,6 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
-from ..errors import SpecError
 from ..model.axes import model_axes
 from .generator import Generator
 from .global_exact import (P2, GlobalSearchError, _matmul_mod, _res, batch_size, model_problem,
@@ -546,7 +545,3 @@ def describe_family(f: Family, vec) -> str:
             parts.append(f"{c}*{t}{'<-' + s if s else ''}{list(labs) if any(labs) else ''}")
     return " + ".join(parts[:6]) + (" + ..." if len(parts) > 6 else "")
 
-
-def check_model(model) -> None:
-    if getattr(model, "D", 0) <= 0:
-        raise SpecError("model", "has no parameters")
