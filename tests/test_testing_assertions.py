@@ -82,6 +82,23 @@ def test_gd_breaks_conservation_and_follows_the_derived_law():
                         law=lambda s: 0.5 * 0.1 ** 2 * s["g"] @ A @ s["g"])
 
 
+def test_a_diverging_run_is_checked_up_to_the_step_where_it_overflows():
+    # hypothesis found this one (CI, hypothesis 6.170): GD at lr 0.1 blows up; by step 7 the charge
+    # itself overflows float64 (C_k+1 - C_k = inf - inf). The steps before were checked and hold,
+    # and a false charge on the same run still fails, at step 0.
+    m = relu_net()
+    th = np.zeros(m.D)
+    th[:3], th[20] = 2.0, 1.0
+    X, Y = np.array([[2.0, 2.0, 2.0], [0.0, 0.0, -2.0]]), np.zeros((2, 2))
+    with np.errstate(over="ignore", invalid="ignore"):
+        steps = list(nt.stepping.steps(nt.stepping.make_rule("gd", 0.1), lambda t: m.loss_and_grad(t, X, Y)[1],
+                                       th, 10))
+        assert not np.isfinite(0.5 * steps[-1]["theta_next"] @ steps[-1]["theta_next"])
+    nt.assert_law(m, th, X, Y, optimizer="gd", lr=0.1, steps=10)
+    with pytest.raises(nt.ClaimFailure, match="at step 0"):
+        nt.assert_law(m, th, X, Y, optimizer="gd", lr=0.1, steps=10, charges=["sum(W1**2)"])
+
+
 @pytest.mark.skipif("momentum" not in OPTIMIZERS, reason="no momentum rule in noether.optim")
 def test_momentum_law_holds_and_gd_law_does_not_apply():
     m, th, X, Y = setup(5)

@@ -72,7 +72,9 @@ def test_readme_example_passes_and_a_false_claim_fails_under_pytest(tmp_path):
     from importlib.metadata import entry_points
     installed = any(ep.name == "noether" for ep in entry_points(group="pytest11"))
     plugin = [] if installed else ["-p", "noether.testing.plugin"]
-    r = subprocess.run([sys.executable, "-m", "pytest", *plugin,
+    # the user's profile ('noether', not the derandomised CI one) with an explicit seed, so a run
+    # of this suite is reproducible
+    r = subprocess.run([sys.executable, "-m", "pytest", *plugin, "--hypothesis-seed=0",
                         "-p", "no:cacheprovider", "-rA", "."],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     out = r.stdout

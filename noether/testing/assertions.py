@@ -212,19 +212,38 @@ def assert_conserved(f, C, params, X, Y, *, optimizer: str = "gf", lr: float = 0
         return c
     rule = make_rule(optimizer, lr, hyper)
     worst = Check(0.0, atol, 0.0)
-    for k, step in enumerate(run_steps(rule, lambda th: tgt.grad(th, X, Y), theta, steps)):
-        c0, c1 = q.value(step["theta"]), q.value(step["theta_next"])
-        pred = 0.0
-        if law is not None:
-            pred = float(law(step if tgt.model is not None else {k2: tgt.user(v) if isinstance(v, np.ndarray) else v
-                                                                for k2, v in step.items()}))
-        c = _check(abs(c1 - c0 - pred), q.scale(step["theta"]) + q.scale(step["theta_next"]) + abs(pred), rtol, atol)
-        if not c.ok:
-            _raise(what, c, rtol, atol, (tgt, theta, X, Y),
-                   f"at step {k}: C_k = {c0:.10g}, C_k+1 = {c1:.10g}, predicted change {pred:.6g}")
-        if c.violation / c.bound > worst.violation / max(worst.bound, 1e-300):
-            worst = c
+    with np.errstate(over="ignore", invalid="ignore"):   # overflow: see _overflowed
+        for k, step in enumerate(run_steps(rule, lambda th: tgt.grad(th, X, Y), theta, steps)):
+            c0, c1 = q.value(step["theta"]), q.value(step["theta_next"])
+            pred = 0.0
+            if law is not None:
+                pred = float(law(step if tgt.model is not None else {k2: tgt.user(v) if isinstance(v, np.ndarray) else v
+                                                                    for k2, v in step.items()}))
+            sc = q.scale(step["theta"]) + q.scale(step["theta_next"]) + abs(pred)
+            if _overflowed(k, c0, c1, pred, sc):
+                break
+            c = _check(abs(c1 - c0 - pred), sc, rtol, atol)
+            if not c.ok:
+                _raise(what, c, rtol, atol, (tgt, theta, X, Y),
+                       f"at step {k}: C_k = {c0:.10g}, C_k+1 = {c1:.10g}, predicted change {pred:.6g}")
+            if c.violation / c.bound > worst.violation / max(worst.bound, 1e-300):
+                worst = c
     return worst
+
+
+def _overflowed(k: int, *values) -> bool:
+    """True once a quantity of the run is no longer a finite float64: the run diverged, and from
+    step k on it says nothing about the law (inf - inf is nan).  The steps before k were checked;
+    under hypothesis the divergence is recorded as an event (``--hypothesis-show-statistics``)."""
+    if all(np.isfinite(v) for v in values):
+        return False
+    from hypothesis import event
+    from hypothesis.errors import InvalidArgument
+    try:
+        event(f"run diverged: non-finite at step {k}; steps before it were checked")
+    except InvalidArgument:   # outside a hypothesis test there is nothing to record into
+        pass
+    return True
 
 
 def _flow_check(tgt, q, theta, X, Y, T, what, atol) -> Check:
@@ -326,21 +345,24 @@ def assert_law(f, params, X, Y, *, optimizer: str = "gd", lr: float = 0.05, step
     charges = [_as_charge(ch, tgt) for ch in charges]
     rtol = rtol if rtol is not None else (RTOL_EXACT if tgt.exact_grad else RTOL_FD)
     worst = Check(0.0, atol, 0.0)
-    for k, step in enumerate(run_steps(rule, lambda th: tgt.grad(th, X, Y), theta, steps)):
-        for name, A, c in charges:
-            A, c = np.asarray(A, dtype=float), np.asarray(c, dtype=float)
-            t0, t1 = step["theta"], step["theta_next"]
-            C0, C1 = 0.5 * t0 @ A @ t0 + c @ t0, 0.5 * t1 @ A @ t1 + c @ t1
-            pred, ps = ev(A, c, step)
-            sc = 0.5 * (np.abs(t0) @ np.abs(A) @ np.abs(t0) + np.abs(t1) @ np.abs(A) @ np.abs(t1)) \
-                + np.abs(c) @ (np.abs(t0) + np.abs(t1)) + ps
-            chk = _check(abs(C1 - C0 - pred), sc, rtol, atol)
-            if not chk.ok:
-                _raise((claim + ": " if claim else "") + f"derived {rule.name} law {law.pretty()} for {name}", chk, rtol, atol,
-                       (tgt, theta, X, Y),
-                       f"at step {k}: C_k+1 - C_k = {C1 - C0:.10g}, law predicts {pred:.10g}")
-            if chk.violation / chk.bound > worst.violation / max(worst.bound, 1e-300):
-                worst = chk
+    with np.errstate(over="ignore", invalid="ignore"):   # overflow: see _overflowed
+        for k, step in enumerate(run_steps(rule, lambda th: tgt.grad(th, X, Y), theta, steps)):
+            for name, A, c in charges:
+                A, c = np.asarray(A, dtype=float), np.asarray(c, dtype=float)
+                t0, t1 = step["theta"], step["theta_next"]
+                C0, C1 = 0.5 * t0 @ A @ t0 + c @ t0, 0.5 * t1 @ A @ t1 + c @ t1
+                pred, ps = ev(A, c, step)
+                sc = 0.5 * (np.abs(t0) @ np.abs(A) @ np.abs(t0) + np.abs(t1) @ np.abs(A) @ np.abs(t1)) \
+                    + np.abs(c) @ (np.abs(t0) + np.abs(t1)) + ps
+                if _overflowed(k, C0, C1, pred, sc):
+                    return worst
+                chk = _check(abs(C1 - C0 - pred), sc, rtol, atol)
+                if not chk.ok:
+                    _raise((claim + ": " if claim else "") + f"derived {rule.name} law {law.pretty()} for {name}", chk, rtol, atol,
+                           (tgt, theta, X, Y),
+                           f"at step {k}: C_k+1 - C_k = {C1 - C0:.10g}, law predicts {pred:.10g}")
+                if chk.violation / chk.bound > worst.violation / max(worst.bound, 1e-300):
+                    worst = chk
     return worst
 
 
