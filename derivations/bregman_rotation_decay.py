@@ -18,13 +18,13 @@ from noether.derive.laws import derive_state_law
 from noether.kernels.codegen import build_kernels
 from noether.optim import make_rule
 from noether.run.data import initial_parameters, random_data
+from noether.run.optimizers import run_optimizer
 from noether.run.sweep import rotation_combinations
 from noether.run.verify_optim import generator_sparse
 
 model = noether.Model(3, [noether.Linear(4), noether.Linear(2)], name="linear_3_4_2")
 d = noether.derive(model)
 kern = build_kernels(d)
-mod = kern.module
 rots = rotation_combinations(generator_sparse(kern.generators, model.D), model.D)
 law = derive_state_law(make_rule("momentum"))
 print(f"{len(d.algebra.generators)} generators, {len(rots)} independent rotations (so(4) has 6)")
@@ -37,11 +37,8 @@ eta, steps, ok, errs = 0.01, 60, len(rots) == 6, []
 print(f"\n{'beta':>6} {'exact':>10} {'fitted':>12} {'Bregman':>10} {'rate err':>9} {'law resid':>9}")
 for b in [0.5, 0.7, 0.8, 0.9, 0.95, 0.98]:
     rule = make_rule("momentum", lr=eta, momentum=b)
-    D, nC = model.D, len(kern.layout.names)
-    th, S = np.full((steps + 1, D), np.nan), np.full((steps + 1, 1, D), np.nan)
-    done = mod.opt_momentum(th0, v0[None, :].copy(), X, Y, np.asarray(rule.hp()), steps, np.zeros((1, 1), np.int64),
-                            False, mod.make_workspace(X.shape[0]), True, True, th, S, np.empty((steps, D)),
-                            np.empty((steps + 1, nC)), np.empty(steps), np.zeros(steps), np.zeros(nC))
+    r = run_optimizer(kern, rule, th0, X, Y, steps, state0=v0[None, :])
+    done, th, S = r.completed, r.theta, r.state
     P = np.einsum("kd,kd->k", S[:, 0], (A @ th.T).T)
     Pa = np.einsum("kd,kd->k", np.abs(S[:, 0]), (abs(A) @ np.abs(th).T).T)
     # exact law P_{k+1} = beta P_k (for k >= 1; at k = 0 PyTorch skips dampening only, same law)

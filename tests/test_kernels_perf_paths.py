@@ -3,6 +3,7 @@ row-major bias gradient, the BLAS thread switch, and the benchmark's agreement c
 
 import os
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import Phase, given, settings
@@ -14,6 +15,7 @@ from noether.kernels import primitives as P
 from noether.kernels.gramform import GRAM_MIN_H, NotGram, gram_families, gram_function, gram_terms
 from noether.kernels.printer import family_function
 from noether.model import Model
+from noether.optim import make_rule
 
 
 def _linear_mlp(d, h, o, bias=True, act=None):
@@ -158,28 +160,72 @@ def test_bench_cli_rejects_bad_plot_name(capsys):
 
 # ---- issue 7: the sample-parallel GD pass, the allocation-free laws, the thread policy ----
 
-@pytest.mark.parametrize("act,width", [("relu", 5), ("linear", GRAM_MIN_H)])
-def test_parallel_gd_agrees_with_serial(act, width):
+@pytest.mark.parametrize("act,width,N", [("relu", 5, 64), ("linear", GRAM_MIN_H, 64), ("relu", 5, 2048)])
+def test_parallel_gd_agrees_with_serial(act, width, N):
     """The batch split in row chunks over threads against the serial pass, whole runs.
 
     Both sum the same per-sample products in a different order (chunk sums, then chunks), so each
     gradient entry differs by rounding only: ~N·2⁻⁵² of the gradient's scale per step, propagated
-    over 30 contracting GD steps.  1e-12 of max|·| is ~50x that bound for N = 64; the per-step
-    law must still hold to verify's 1e-10 on both paths.  ``linear`` at h = 48 takes the Gram path."""
+    over 30 contracting GD steps.  1e-12·N/64 of max|·| is ~50x that bound; the per-step law must
+    still hold to verify's 1e-10 on both paths.  ``linear`` at h = 48 takes the Gram path; N = 2048
+    makes more chunks than cores (cache-sized tiles), each thread reusing its workspace slot."""
     from noether.kernels.codegen import build_kernels
-    from noether.run.gd import run_gd, sample_chunks
+    from noether.run.chunks import TILE_ROWS, sample_chunks
+    from noether.run.gd import run_gd
     m = _linear_mlp(3, width, 2, True, None if act == "linear" else act)
     k = build_kernels(derive(m))
     assert k.module.SAMPLE_PARALLEL
     rng = np.random.default_rng(11)
-    X, Y, th = rng.standard_normal((64, 3)), rng.standard_normal((64, 2)), m.init(rng)
-    assert sample_chunks(k, 64, m.D, True) == min(os.cpu_count() or 1, 64 // 16)
+    X, Y, th = rng.standard_normal((N, 3)), rng.standard_normal((N, 2)), m.init(rng)
+    cores = os.cpu_count() or 1
+    P = sample_chunks(k, N, m.D, True)
+    assert P % cores == 0 and -(-N // P) <= TILE_ROWS[1]
+    assert (P > cores) == (N > cores * TILE_ROWS[1])
     ser = run_gd(k, th, X, Y, 0.05, 30, record=True, parallel=False)
     par = run_gd(k, th, X, Y, 0.05, 30, record=True, parallel=True)
     assert ser.completed == par.completed == 30
     for a, b in ((ser.theta, par.theta), (ser.charges, par.charges), (ser.losses, par.losses)):
-        assert np.max(np.abs(a - b)) <= 1e-12 * np.max(np.abs(a))
+        assert np.max(np.abs(a - b)) <= 1e-12 * N / 64 * np.max(np.abs(a))
     assert ser.charge_resid.max() <= 1e-10 and par.charge_resid.max() <= 1e-10
+
+
+@pytest.mark.parametrize("name,kw,batch", [("momentum", {"momentum": 0.9}, None), ("adam", {}, None),
+                                             ("sgd", {}, 1536)])
+def test_parallel_optimizer_agrees_with_serial(name, kw, batch):
+    """Every optimizer loop has the same row-chunked copy as GD (``opt_<variant>_par``): whole runs,
+    serial against chunked (4 chunks of 512 rows, or of 384 of the 1536-row minibatch), from a non-zero
+    initial state.  Same rounding argument and bound as the GD test above, N = 2048; the momentum
+    law (closed) must hold to 1e-10 on both paths, Adam closes none."""
+    from noether.kernels.codegen import build_kernels
+    from noether.run.chunks import sample_chunks
+    from noether.run.optimizers import run_optimizer
+    m = _linear_mlp(3, 5, 2, True, "relu")
+    k = build_kernels(derive(m))
+    rng = np.random.default_rng(13)
+    N = 2048
+    assert sample_chunks(k, batch or N, m.D, True) > 1
+    X, Y, th = rng.standard_normal((N, 3)), rng.standard_normal((N, 2)), m.init(rng)
+    rule = make_rule(name, lr=0.02, **kw)
+    s0 = 0.1 * rng.standard_normal((len(rule.state), m.D)) if name == "momentum" else None
+    ser = run_optimizer(k, rule, th, X, Y, 25, batch=batch, seed=3, parallel=False, state0=s0)
+    par = run_optimizer(k, rule, th, X, Y, 25, batch=batch, seed=3, parallel=True, state0=s0)
+    assert ser.completed == par.completed == 25
+    for a, b in ((ser.theta, par.theta), (ser.charges, par.charges), (ser.losses, par.losses)):
+        assert np.max(np.abs(a - b)) <= 1e-12 * N / 64 * np.max(np.abs(a))
+    if ser.law_checked:
+        assert ser.charge_resid.max() <= 1e-10 and par.charge_resid.max() <= 1e-10
+
+
+def test_optimizer_state0_shape_is_checked():
+    from noether.errors import SpecError
+    from noether.kernels.codegen import build_kernels
+    from noether.run.optimizers import run_optimizer
+    m = _linear_mlp(2, 3, 1)
+    k = build_kernels(derive(m))
+    X, Y = np.ones((4, 2)), np.ones((4, 1))
+    with pytest.raises(SpecError, match="state0"):
+        run_optimizer(k, make_rule("momentum", lr=0.1), m.init(np.random.default_rng(0)), X, Y, 2,
+                      state0=np.zeros((2, m.D)))
 
 
 def test_parallel_chunks_do_not_depend_on_threads():
@@ -193,7 +239,8 @@ def test_parallel_chunks_do_not_depend_on_threads():
     for n in (1, os.cpu_count() or 1):
         g, gp, lp = np.empty(m.D), np.empty((2, m.D)), np.empty(2)
         with P.numba_threads(n):
-            L = k.module.loss_grad_par(th, X, Y, g, k.module.make_workspace(40), gp, lp)
+            L = k.module.loss_grad_par(th, X, Y, g, k.module.make_workspace_par(20, numba.config.NUMBA_NUM_THREADS),
+                                       gp, lp)
         outs.append((L, g))
     assert outs[0][0] == outs[1][0] and np.array_equal(outs[0][1], outs[1][1])
     # and against the serial pass: the same sums regrouped (1e-13 of the scale, as above)

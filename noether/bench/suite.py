@@ -10,6 +10,8 @@ import numpy as np
 from .methods import METHODS, make
 
 TOL = 1e-10   # max |Δ| / max |reference| over final θ and all recorded charges
+MAX_REPEATS = 25
+ROUND_BUDGET_S = 5.0
 
 
 @dataclass
@@ -90,13 +92,18 @@ def bench_problem(problem, methods, repeats: int, progress=lambda s: None, cache
         diffs[m] = d
     times = {m: [] for m in methods}
     cpu = {m: [] for m in methods}
-    for r in range(repeats):                     # interleaved, rotating the order each repeat
+    t_start, r = time.perf_counter(), 0
+    # interleaved, rotating the order each repeat; short problems get more repeats (up to
+    # MAX_REPEATS, while the rounds take under ROUND_BUDGET_S) so that one scheduler hiccup of a few
+    # ms cannot move the median of a 15 ms run
+    while r < repeats or (r < MAX_REPEATS and time.perf_counter() - t_start < ROUND_BUDGET_S):
         order = methods[r % len(methods):] + methods[:r % len(methods)]
         for m in order:
             c0, t0 = time.process_time(), time.perf_counter()
             impls[m].run()
             times[m].append(time.perf_counter() - t0)
             cpu[m].append(time.process_time() - c0)
+        r += 1
     rows = []
     flops = problem.flops_per_step() + charge_flops(deriv)
     for m in methods:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..optim.base import UpdateRule, vec
+from ..optim.base import UpdateRule, rule_key, vec
 
 B, L = sp.Function("B"), sp.Function("L")
 P, Pn = sp.Symbol("P"), sp.Symbol("P_next")
@@ -77,7 +77,7 @@ def linear_update(rule: UpdateRule) -> dict[str, dict[str, sp.Expr]]:
     return out
 
 
-@dataclass
+@dataclass(frozen=True)   # memoised by derive_law: shared, so immutable
 class Law:
     optimizer: str
     lhs: sp.Expr                  # C(θ_{k+1}) − C(θ_k)
@@ -147,11 +147,22 @@ def _specialise(expr, rule, general: bool):
     return _collect(expr.subs({s: 0 for s, v in rule.values().items() if v == 0}))
 
 
+_LAW_MEMO: dict = {}
+
+
 def derive_law(rule: UpdateRule, general: bool = False) -> Law:
     """ΔC for a charge C = ½B(θ,θ) + L(θ) (A symmetric) along ``rule``, symmetry substituted.
 
     ``general`` keeps every hyperparameter symbolic (the kernels' form); otherwise the ones that
-    are zero in ``rule`` are dropped (the law as a person would write it)."""
+    are zero in ``rule`` are dropped (the law as a person would write it).  Memoised per rule
+    (:func:`noether.optim.base.rule_key`): a sweep of many runs derives each law once."""
+    key = (rule_key(rule), bool(general))
+    if key not in _LAW_MEMO:
+        _LAW_MEMO[key] = _derive_law(rule, general)
+    return _LAW_MEMO[key]
+
+
+def _derive_law(rule: UpdateRule, general: bool) -> Law:
     try:
         upd = linear_update(rule)
     except NotLinear as exc:

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import inspect
 import os
+import re
 import sys
 import tempfile
 import textwrap
@@ -191,9 +192,10 @@ def rule_code(deriv, rows: list | None = None) -> str:
     src = textwrap.dedent(inspect.getsource(loops.run_rule))
     parts = []
     for var, rule in rule_variants().items():
+        loop = src.replace("step_rule", f"step_{var}").replace("lawv_rule", f"lawv_{var}")
         parts += [law_code(deriv, rule=rule, rows=rows), step_code(rule),
-                  "@njit(cache=True)\n" + src.replace("run_rule", f"opt_{var}")
-                  .replace("step_rule", f"step_{var}").replace("lawv_rule", f"lawv_{var}")]
+                  "@njit(cache=True)\n" + loop.replace("run_rule", f"opt_{var}"),
+                  "@njit(cache=True)\n" + _sample_parallel(loop.replace("run_rule", f"opt_{var}_par"))]
     return "\n\n".join(parts)
 
 
@@ -268,24 +270,30 @@ def sample_separable(model) -> bool:
 def parallel_code(model, n_ws: int) -> str:
     """``loss_grad_par``: the batch in P row chunks over threads (P = gparts.shape[0]), each chunk's
     mean gradient weighted by N_c/N and summed in chunk order, so the result does not depend on the
-    thread schedule.  For a batch-coupled model it is the serial ``loss_grad``."""
+    thread schedule.  Each thread evaluates its chunks in its own workspace slot (``make_workspace_par``:
+    threads x rows of one chunk), which stays in that core's cache from chunk to chunk.  For a
+    batch-coupled model it is the serial ``loss_grad``."""
     head = "def loss_grad_par(theta, X, Y, grad, ws, gparts, lparts):"
+    slots = ("\n\ndef make_workspace_par(rows, threads):\n"
+             '    """Per-thread workspace slots (threads, rows, d) for loss_grad_par."""\n'
+             "    return tuple(np.zeros((threads, rows, d)) for d in WS_DIMS)\n")
     if not sample_separable(model):
-        return (f"SAMPLE_PARALLEL = False\n\n\n@njit(cache=True)\n{head}\n"
+        return (f"SAMPLE_PARALLEL = False{slots}\n\n@njit(cache=True)\n{head}\n"
                 f"    # a layer couples the samples of a batch: serial only\n"
                 f"    return loss_grad(theta, X, Y, grad, ws)\n")
-    chunk = ", ".join(f"ws[{i}][lo:hi]" for i in range(n_ws)) + ("," if n_ws == 1 else "")
-    return f'''SAMPLE_PARALLEL = True
-
+    chunk = ", ".join(f"ws[{i}][t, :hi - lo]" for i in range(n_ws)) + ("," if n_ws == 1 else "")
+    return f'''SAMPLE_PARALLEL = True{slots}
 
 @njit(cache=True, parallel=True)
 {head}
-    """Loss and gradient as loss_grad, the N samples split in P row chunks evaluated in parallel."""
+    """Loss and gradient as loss_grad, the N samples split in P row chunks evaluated in parallel;
+    ws from make_workspace_par (a slot per thread, rows >= the largest chunk)."""
     P = gparts.shape[0]
     N = X.shape[0]
     for c in prange(P):
         lo = c * N // P
         hi = (c + 1) * N // P
+        t = get_thread_id()
         lparts[c] = loss_grad(theta, X[lo:hi], Y[lo:hi], gparts[c], ({chunk}))
     L = 0.0
     for r in range(grad.shape[0]):
@@ -322,7 +330,7 @@ def module_source(deriv) -> tuple[str, ChargeLayout]:
         f"Model digest {model.digest}.  Do not edit: regenerate with `noether codegen`.\n"
         f'Charges, in output order:\n' + "".join(f"  {k}: {n}\n" for k, n in enumerate(layout.names[:200]))
         + ("  ...\n" if len(layout.names) > 200 else "") + '"""\n',
-        "import math\n\nimport numpy as np\nfrom numba import njit, prange\n\n"
+        "import math\n\nimport numpy as np\nfrom numba import get_thread_id, njit, prange\n\n"
         "from noether.kernels.primitives import *  # noqa: F403 (hand-written primitives of every layer)\n",
         "# ---- model: activations and the unrolled forward/backward pass ----\n" + model_code(model),
         "# ---- charges, printed from their indexed formulas ----\n" + ch,
@@ -333,12 +341,20 @@ def module_source(deriv) -> tuple[str, ChargeLayout]:
     for name in loops.TEMPLATES:
         src = textwrap.dedent(inspect.getsource(getattr(loops, name)))
         parts.append("@njit(cache=True)\n" + src)
-        if name == "run_gd":     # the sample-parallel copy (noether.run.gd.sample_chunks chooses)
-            call = "loss_grad(theta, X, Y, grad, ws)"
-            assert src.count(call) == 1
-            parts.append("@njit(cache=True)\n" + src.replace("def run_gd(", "def run_gd_par(")
-                         .replace(call, "loss_grad_par(theta, X, Y, grad, ws, gparts, lparts)"))
+        if name == "run_gd":     # the sample-parallel copy (noether.run.chunks.batch_pass chooses)
+            parts.append("@njit(cache=True)\n" + _sample_parallel(src.replace("def run_gd(", "def run_gd_par(")))
     return "\n\n".join(parts), layout
+
+
+def _sample_parallel(loop_src: str) -> str:
+    """A run loop's copy whose loss/gradient calls go through ``loss_grad_par`` (row chunks over
+    threads; the loop owns ``gparts`` and ``lparts``)."""
+    calls = re.findall(r"loss_grad\(theta, (\w+), (\w+), grad, ws\)", loop_src)
+    assert calls, "a run loop without a loss_grad call"
+    for xs, ys in calls:
+        loop_src = loop_src.replace(f"loss_grad(theta, {xs}, {ys}, grad, ws)",
+                                    f"loss_grad_par(theta, {xs}, {ys}, grad, ws, gparts, lparts)")
+    return loop_src
 
 
 def write_module(source: str, directory: Path, stem: str) -> Path:

@@ -108,11 +108,12 @@ def bregman_rhs(t, state, X, Y, lr, gamma, ws, grad, gptr, rows, cols, vals, out
 
 
 def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, record,
-             thetas, states, grads, Cs, losses, step_resid, charge_resid):
+             thetas, states, grads, Cs, losses, step_resid, charge_resid, gparts):
     """Any optimizer rule (full batch, or the rows ``batch_idx[k]`` at step k) with every charge
     evaluated and, if ``check_law``, the derived exact law checked at every step.
 
     Returns the number of completed steps (< steps when the run went non-finite).
+    ``gparts`` (P, D): row-chunk gradients of the ``_par`` copy (``loss_grad_par``), as in run_gd.
     """
     D = theta0.shape[0]
     nC = charge_resid.shape[0]
@@ -126,6 +127,7 @@ def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, r
     rhs, rhs_abs = np.zeros(nC), np.zeros(nC)
     scr = np.empty((LAW_ROWS, nC))
     wv = np.empty(D)
+    lparts = np.empty(gparts.shape[0])
     charges(theta, Cs[0], 0)
     charges_abs(theta, a_now, 0)
     if record:

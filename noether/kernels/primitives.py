@@ -5,6 +5,8 @@ fastmath stays off everywhere: the laws are checked to 1e-10 relative.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
@@ -103,9 +105,10 @@ _SET_NAMES = ("openblas_set_num_threads", "scipy_openblas_set_num_threads64_", "
 _GET_NAMES = tuple(n.replace("set_", "get_") for n in _SET_NAMES)
 
 
+@functools.lru_cache(maxsize=1)
 def _openblas_handles():
     """(get, set) ctypes functions of every OpenBLAS numpy / scipy ship (the one numba's np.dot uses
-    is scipy's); the libraries are already loaded, so CDLL returns the live instance."""
+    is scipy's); the libraries are already loaded, so CDLL returns the live instance.  Found once."""
     import ctypes
     import glob
     import os

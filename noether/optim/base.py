@@ -39,6 +39,13 @@ def vec(name: str) -> sp.Symbol:
     return sp.Symbol(name)
 
 
+def rule_key(rule) -> tuple:
+    """Hashable identity of a rule: its class, structure (variant) and hyperparameter values, for
+    memoising what is derived or compiled from it."""
+    return (type(rule), getattr(rule, "variant", rule.name),
+            tuple(sorted((str(k), float(v)) for k, v in rule.values().items())))
+
+
 class UpdateRule(ABC):
     """Base class; subclasses set ``name`` (registered) and ``state`` and implement ``update``."""
 

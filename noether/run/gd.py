@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .chunks import batch_pass
+
 
 @dataclass
 class GDRun:
@@ -23,60 +25,30 @@ class GDRun:
         return self.completed < self.steps
 
 
-#: 6·N·D (the dense flops of one forward + backward pass) from which the batch is split over threads:
-#: below it a parallel region's start-up (~10 µs on 2 cores) costs more than it saves (noether bench).
-PAR_FLOPS = 1.0e6
-#: fewest samples per chunk
-PAR_MIN_ROWS = 16
-
-
-def sample_chunks(kernels, n_samples: int, n_params: int, parallel: bool | None = None) -> int:
-    """Row chunks for the GD loop's loss/gradient pass: the cores, if the model is sample-separable and
-    (``parallel`` None) the pass is large enough to pay for a parallel region; 1 means serial.
-
-    The chunking, not the thread schedule, fixes the summation order, so a run is deterministic."""
-    import os
-    cores = os.cpu_count() or 1
-    if parallel is False or cores == 1 or not getattr(kernels.module, "SAMPLE_PARALLEL", False):
-        return 1
-    P = min(cores, n_samples // PAR_MIN_ROWS)
-    if parallel is None and 6.0 * n_samples * n_params < PAR_FLOPS:
-        return 1
-    from ..kernels.primitives import BLAS_MT_FLOPS
-    if parallel is None and 6.0 * n_samples * n_params >= BLAS_MT_FLOPS:
-        # BLAS itself goes multi-threaded here: chunks on top of it oversubscribe the cores
-        # (relu 64-1024-10, N = 4096: the same steps/s for 1.4x the CPU, noether bench)
-        return 1
-    return max(P, 1)
-
-
 def run_gd(kernels, theta0, X, Y, lr: float, steps: int, record: bool = True,
            parallel: bool | None = None, check_law: bool = True) -> GDRun:
     """Full-batch GD recording every charge; with ``check_law`` (default) the exact GD law is checked on
     every charge at every step (``step_resid``, ``charge_resid``; zeros without).
 
-    ``parallel``: True splits the batch over the cores whenever the model allows, False never,
-    None by size (:func:`sample_chunks`) and runs the chunks on every core only when no other
-    process is running (:func:`noether.kernels.primitives.kernel_threads`); results do not depend
-    on the thread count, only on the chunking."""
+    ``parallel``: True splits the batch in row chunks over the cores whenever the model allows,
+    False never, None by size (:func:`noether.run.chunks.batch_pass`); results do not depend on
+    the thread count, only on the chunking."""
     mod = kernels.module
     nC = len(kernels.layout.names)
     D = theta0.shape[0]
-    ws = mod.make_workspace(X.shape[0])
-    thetas = np.full((steps + 1, D) if record else (1, D), np.nan)
-    Cs = np.full((steps + 1, nC), np.nan)
-    losses = np.full(steps, np.nan)
+    # rows 0..done of thetas / Cs and 0..done-1 of losses are written by the loop, and only they are
+    # returned: no fill (for h(h-1)/2 pair charges a NaN fill is a memset of the whole history)
+    thetas = np.empty((steps + 1, D) if record else (1, D))
+    Cs = np.empty((steps + 1, nC))
+    losses = np.empty(steps)
     step_resid = np.zeros(steps)
     charge_resid = np.zeros(nC)
-    gparts = np.empty((sample_chunks(kernels, X.shape[0], D, parallel), D))
-    from ..kernels.primitives import kernel_threads, numba_threads
-    with numba_threads(kernel_threads() if parallel is None else (1 if parallel is False else 64)):
-        loop = mod.run_gd_par if gparts.shape[0] > 1 else mod.run_gd
+    ps = batch_pass(kernels, X.shape[0], D, parallel)
+    with ps.threads():
+        loop = mod.run_gd_par if ps.chunked else mod.run_gd
         done = int(loop(np.ascontiguousarray(theta0, dtype=float), np.ascontiguousarray(X, dtype=float),
-                        np.ascontiguousarray(Y, dtype=float), float(lr), int(steps), ws, record,
-                        thetas, Cs, losses, step_resid, charge_resid, gparts, bool(check_law)))
-    if done < steps and record:
-        # keep the partial trajectory, including the first non-finite parameters if they were formed
-        pass
+                        np.ascontiguousarray(Y, dtype=float), float(lr), int(steps), ps.ws, record,
+                        thetas, Cs, losses, step_resid, charge_resid, ps.gparts, bool(check_law)))
+    # a diverged run keeps its partial trajectory: the steps up to the first non-finite value
     return GDRun(lr, steps, done, thetas[:done + 1] if record else None, Cs[:done + 1], losses[:done],
                  step_resid[:done], charge_resid)

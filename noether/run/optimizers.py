@@ -13,6 +13,7 @@ import numpy as np
 
 from ..derive.laws import derive_law
 from ..errors import SpecError
+from .chunks import batch_pass
 
 
 @dataclass
@@ -44,7 +45,12 @@ def batches(n_data: int, batch: int, steps: int, seed: int) -> np.ndarray:
 
 
 def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = None, seed: int = 0,
-                  record: bool = True) -> OptRun:
+                  record: bool = True, parallel: bool | None = None, state0=None) -> OptRun:
+    """Run ``rule`` for ``steps`` steps from θ₀ (and optimizer state ``state0``, (n_state, D); zeros
+    by default), every charge recorded and the rule's exact law checked when it closes.
+
+    ``parallel``: the loss/gradient pass in row chunks over threads, as for GD
+    (:func:`noether.run.chunks.batch_pass`); the result depends on the chunking only."""
     mod = kernels.module
     nC = len(kernels.layout.names)
     D = theta0.shape[0]
@@ -53,19 +59,29 @@ def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = N
         batch = X.shape[0]
     use_batch = batch is not None
     bidx = batches(X.shape[0], batch, steps, seed) if use_batch else np.zeros((1, 1), np.int64)
-    ws = mod.make_workspace(batch if use_batch else X.shape[0])
+    S0 = np.zeros((nS, D))
+    if state0 is not None:
+        s0 = np.asarray(state0, dtype=float)
+        if s0.shape != (len(rule.state), D):
+            raise SpecError("state0", f"must have shape (n_state, D) = ({len(rule.state)}, {D}) for "
+                            f"{rule.name}, got {s0.shape}")
+        S0[:len(rule.state)] = s0
     check = derive_law(rule).closed
-    thetas = np.full((steps + 1, D) if record else (1, D), np.nan)
-    states = np.full((steps + 1, nS, D) if record else (1, nS, D), np.nan)
-    grads = np.full((steps, D) if record else (1, D), np.nan)
-    Cs = np.full((steps + 1, nC), np.nan)
-    losses = np.full(steps, np.nan)
+    # rows 0..done (0..done-1 for grads and losses) are written by the loop, and only they are returned
+    thetas = np.empty((steps + 1, D) if record else (1, D))
+    states = np.empty((steps + 1, nS, D) if record else (1, nS, D))
+    grads = np.empty((steps, D) if record else (1, D))
+    Cs = np.empty((steps + 1, nC))
+    losses = np.empty(steps)
     step_resid = np.zeros(steps)
     charge_resid = np.zeros(nC)
-    fn = getattr(mod, f"opt_{rule.variant}")
-    done = int(fn(np.ascontiguousarray(theta0, dtype=float), np.zeros((nS, D)), np.ascontiguousarray(X),
-                  np.ascontiguousarray(Y), np.asarray(rule.hp(), float), int(steps), bidx, use_batch, ws,
-                  check, record, thetas, states, grads, Cs, losses, step_resid, charge_resid))
+    ps = batch_pass(kernels, batch if use_batch else X.shape[0], D, parallel)
+    fn = getattr(mod, f"opt_{rule.variant}" + ("_par" if ps.chunked else ""))
+    with ps.threads():
+        done = int(fn(np.ascontiguousarray(theta0, dtype=float), S0, np.ascontiguousarray(X, dtype=float),
+                      np.ascontiguousarray(Y, dtype=float), np.asarray(rule.hp(), float), int(steps), bidx,
+                      use_batch, ps.ws, check, record, thetas, states, grads, Cs, losses, step_resid,
+                      charge_resid, ps.gparts))
     n_state = len(rule.state)
     return OptRun(rule, steps, done, thetas[:done + 1] if record else None,
                   states[:done + 1, :n_state] if record else None, grads[:done] if record else None,

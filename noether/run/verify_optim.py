@@ -8,7 +8,7 @@ import scipy.sparse as sps
 
 from ..derive.continuous import prediction_errors, rotation_decay
 from ..derive.derivation import derive
-from ..derive.laws import NotLinear, derive_law, derive_state_law
+from ..derive.laws import derive_law, derive_state_law
 from ..kernels.codegen import build_kernels
 from ..optim import HYPER, make_rule
 from ..report import Report

@@ -277,8 +277,8 @@ _LAWS: dict = {}
 def _derived_law(rule):
     """(``derive_law(rule)``, its numeric evaluator), memoised per rule structure and hyperparameter values."""
     from ..derive.laws import derive_law
-    key = (type(rule), getattr(rule, "variant", rule.name), tuple(sorted((str(k), float(v))
-                                                                        for k, v in rule.values().items())))
+    from ..optim.base import rule_key
+    key = rule_key(rule)
     if key not in _LAWS:
         law = derive_law(rule)
         _LAWS[key] = (law, _law_evaluator(law, rule) if getattr(law, "closed", True) else None)

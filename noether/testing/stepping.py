@@ -49,8 +49,9 @@ _COMPILED: dict = {}
 
 def _compiled(rule):
     """Lambdified per-coordinate update, memoised per rule structure and hyperparameter values."""
+    from ..optim.base import rule_key
     values = {s: float(v) for s, v in rule.values().items()}
-    key = (type(rule), getattr(rule, "variant", rule.name), tuple(sorted((str(k), v) for k, v in values.items())))
+    key = rule_key(rule)
     if key not in _COMPILED:
         _COMPILED[key] = _compile(rule, values)
     return _COMPILED[key]
