@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .algebra import Algebra, Family
+from .algebra import Algebra
 from .generator import Generator
 
 i_, j_, k_ = sp.symbols("i j k", integer=True, nonnegative=True)

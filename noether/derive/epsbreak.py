@@ -43,7 +43,6 @@ def eps_breaking(model, res, seed: int = 0, steps: int = 200, lr: float = 0.05, 
     theta = initial_parameters(model, seed)
     _, grad = model.loss_and_grad(theta, X, Y)
     out = []
-    charges0 = {g.name: (expr, cg) for expr, cg in res0.charges}
     traj = [theta.copy()]
     th = theta.copy()
     for _ in range(steps):

@@ -9,11 +9,9 @@ far their charges drift along a short GD run (THEORY.md §8, symmetry breaking).
 
 from __future__ import annotations
 
-import numpy as np
-
 from .algebra import Algebra
 from .charges import Charge
-from .global_exact import MAX_GLOBAL_D, global_exact, summarise
+from .global_exact import MAX_GLOBAL_D, global_exact
 
 FAMILY = "C.global.mixed"
 

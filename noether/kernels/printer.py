@@ -108,7 +108,7 @@ def family_function(name: str, expr: sp.Expr, free: list, sizes: list, indexed: 
     derivation lists its explicit charges.
     """
     pr = KernelPrinter(indexed=indexed, vec="x")
-    lines = [f"@njit(cache=True)", f"def {name}(x, out, start):", "    n = start"]
+    lines = ["@njit(cache=True)", f"def {name}(x, out, start):", "    n = start"]
     ind = "    "
     h = sizes[0]
     lines.append(f"{ind}for {free[0]} in range({h}):")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import sympy as sp
 
 from .fields import boolean, check_keys, positive_int

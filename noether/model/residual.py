@@ -8,8 +8,6 @@ without the block; F's output size must equal its input size.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import SpecError
 from .fields import check_keys
 from .layer import Layer

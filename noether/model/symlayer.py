@@ -94,9 +94,9 @@ class SymbolicLayer(Layer):
             lines += [f"{ind}{t}{pr.doprint(e)}" for t, e in zip(targets, red)]
             return lines
 
-        fwd = [f"@njit(cache=True)", f"def symfwd_{k}(theta, X, Z):", "    for r in range(X.shape[0]):"]
+        fwd = ["@njit(cache=True)", f"def symfwd_{k}(theta, X, Z):", "    for r in range(X.shape[0]):"]
         fwd += body(y, [f"Z[r, {o}] = " for o in range(len(y))])
-        bwd = [f"@njit(cache=True)", f"def symbwd_{k}(theta, grad, X, dZ, dX, need_dx):"]
+        bwd = ["@njit(cache=True)", f"def symbwd_{k}(theta, grad, X, dZ, dX, need_dx):"]
         bwd += [f"    grad[{o}] = 0.0" for o in offs]
         bwd.append("    for r in range(X.shape[0]):")
         exprs, targets = [], []
