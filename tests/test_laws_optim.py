@@ -31,6 +31,24 @@ def test_adam_has_no_closed_law():
         assert not law.closed and "kinetic symmetry breaking" in law.note
 
 
+def test_law_memo_tells_apart_user_rules_with_their_own_arguments():
+    # derive_law is memoised per rule; a user rule whose update depends on a constructor argument
+    # outside values() must still get its own law: θ' = θ − αηg gives ΔC = α²η²/2 B(g, g)
+    from noether.optim.base import vec
+    from noether.optim.gd import GD
+
+    class Scaled(GD):        # no ``name`` of its own: not registered, the catalogue is untouched
+        def __init__(self, alpha, **kw):
+            super().__init__(**kw)
+            self.alpha = sp.Rational(alpha)
+
+        def update(self):
+            return {"theta": vec("theta") - self.alpha * eta * vec("g")}
+
+    for alpha in (1, 3, 1):
+        assert sp.expand(derive_law(Scaled(alpha)).rhs - alpha**2 * eta**2 / 2 * B(g, g)) == 0
+
+
 def test_laws_cli(capsys):
     assert main(["laws", "noether/data/demo_relu.toml", "--optimizer", "momentum", "--latex"]) == 0
     assert r"\beta" in capsys.readouterr().out

@@ -99,6 +99,19 @@ def test_a_diverging_run_is_checked_up_to_the_step_where_it_overflows():
         nt.assert_law(m, th, X, Y, optimizer="gd", lr=0.1, steps=10, charges=["sum(W1**2)"])
 
 
+def test_non_finite_prediction_fails_and_an_unfinite_start_is_bad_input():
+    # a stated law that returns nan, with finite charges, is a false claim, not a divergence
+    m, th, X, Y = setup(6)
+    with pytest.raises(nt.ClaimFailure, match="at step 0"):
+        nt.assert_conserved(m, "sum(W1**2)", th, X, Y, optimizer="gd", law=lambda s: float("nan"))
+    # at θ ~ 1e160 the charge itself overflows at step 0: nothing can be checked, so neither a
+    # pass nor a ClaimFailure, but a one-line SpecError naming the parameters
+    with pytest.raises(nt.SpecError, match="params"):
+        nt.assert_law(m, th * 1e160, X, Y, optimizer="gd", charges=["sum(W1**2)"])
+    with pytest.raises(nt.SpecError, match="params"):
+        nt.assert_conserved(m, "sum(W1**2)", th * 1e160, X, Y, optimizer="gd")
+
+
 @pytest.mark.skipif("momentum" not in OPTIMIZERS, reason="no momentum rule in noether.optim")
 def test_momentum_law_holds_and_gd_law_does_not_apply():
     m, th, X, Y = setup(5)

@@ -14,7 +14,8 @@ HELP = "benchmark the kernels against numpy, PyTorch and JAX (optional extra: pi
 def add_arguments(p):
     p.add_argument("--json", action="store_true", help='print {"rows": [...], ...} instead of the table')
     p.add_argument("--quick", action="store_true", help="a reduced set of sizes (under 3 minutes)")
-    p.add_argument("--repeats", type=positive_int, default=None, help="timed repeats per method (default 5; 3 quick)")
+    p.add_argument("--repeats", type=positive_int, default=None, help="fewest timed repeats per method (default 5; 3 quick); short problems get more, up to 25 "
+                   "while the rounds take under 5 s")
     p.add_argument("--plot", metavar="FILE.png", default=None,
                    help="write steps/s against width per method (default noether_bench.png; needs matplotlib)")
     p.add_argument("--no-startup", action="store_true", help="skip derivation and CLI start-up timings")

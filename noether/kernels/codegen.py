@@ -299,7 +299,7 @@ def parallel_code(model, n_ws: int) -> str:
     for r in range(grad.shape[0]):
         grad[r] = 0.0
     for c in range(P):
-        w = ((c + 1) * N // P - c * N // P) / N      # a power of two when P divides N evenly: exact
+        w = ((c + 1) * N // P - c * N // P) / N      # exact when N/P is an integer power of two
         L += w * lparts[c]
         for r in range(grad.shape[0]):
             grad[r] += w * gparts[c, r]

@@ -24,7 +24,9 @@ GRAM_NBLOCKS = 8           # row blocks when h/8 > GRAM_BLOCK: wider products, s
 
 @njit(cache=True)
 def _block_rows(h):
-    return max(GRAM_BLOCK, (h + GRAM_NBLOCKS - 1) // GRAM_NBLOCKS)
+    """h/8 rows, at least GRAM_BLOCK and at most 2·GRAM_BLOCK (a 128 × h scratch per thread; only
+    measured up to h = 1024)."""
+    return min(max(GRAM_BLOCK, (h + GRAM_NBLOCKS - 1) // GRAM_NBLOCKS), 2 * GRAM_BLOCK)
 GRAM_PAR_FLOPS = 8.0e6     # h²K at and above which the row blocks are split over threads (see noether bench)
 
 

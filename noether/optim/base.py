@@ -40,10 +40,12 @@ def vec(name: str) -> sp.Symbol:
 
 
 def rule_key(rule) -> tuple:
-    """Hashable identity of a rule: its class, structure (variant) and hyperparameter values, for
-    memoising what is derived or compiled from it."""
+    """Hashable identity of a rule, for memoising what is derived or compiled from it: its class,
+    variant, hyperparameter values and its update expressions themselves (so that a user rule with
+    constructor arguments outside ``values()`` gets a key per instance behaviour)."""
     return (type(rule), getattr(rule, "variant", rule.name),
-            tuple(sorted((str(k), float(v)) for k, v in rule.values().items())))
+            tuple(sorted((str(k), float(v)) for k, v in rule.values().items())),
+            tuple(sorted((str(k), sp.srepr(sp.sympify(v))) for k, v in rule.update().items())))
 
 
 class UpdateRule(ABC):

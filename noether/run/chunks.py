@@ -83,13 +83,14 @@ def batch_pass(kernels, n_rows: int, n_params: int, parallel: bool | None = None
     mod = kernels.module
     P = sample_chunks(kernels, n_rows, n_params, parallel)
     chunked = P > 1
-    if chunked:     # a workspace slot per thread, the rows of one chunk (not the whole batch)
-        ws = mod.make_workspace_par(-(-n_rows // P), numba.config.NUMBA_NUM_THREADS)
+    threads = kernel_threads() if parallel is None else (1 if parallel is False else 64)
+    if chunked:     # a workspace slot per thread (get_thread_id() < the threads set), one chunk's rows
+        slots = max(1, min(threads, numba.config.NUMBA_NUM_THREADS))
+        ws = mod.make_workspace_par(-(-n_rows // P), slots)
     else:
         ws = mod.make_workspace(n_rows)
     # chunks (and the Gram charge blocks) run on numba's threads, each calling a 1-thread BLAS: a
     # multi-threaded BLAS inside them oversubscribes the cores (linear 64-1024-10 charges: 1.4 ms
     # on a 1-thread BLAS, 12.6 ms on 2).  Only an unchunked pass of >= BLAS_MT_FLOPS keeps BLAS's threads.
     big = 6.0 * n_rows * n_params >= BLAS_MT_FLOPS
-    threads = kernel_threads() if parallel is None else (1 if parallel is False else 64)
     return BatchPass(np.empty((P, n_params)), ws, chunked, threads, chunked or not big)

@@ -47,7 +47,9 @@ def batches(n_data: int, batch: int, steps: int, seed: int) -> np.ndarray:
 def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = None, seed: int = 0,
                   record: bool = True, parallel: bool | None = None, state0=None) -> OptRun:
     """Run ``rule`` for ``steps`` steps from θ₀ (and optimizer state ``state0``, (n_state, D); zeros
-    by default), every charge recorded and the rule's exact law checked when it closes.
+    by default), every charge recorded and the rule's exact law checked when it closes.  Step 0 is
+    still the rule's first step (``first`` = 1, k = 0: no dampening, Adam's bias correction from
+    the start) with the given state, not a resumed run.
 
     ``parallel``: the loss/gradient pass in row chunks over threads, as for GD
     (:func:`noether.run.chunks.batch_pass`); the result depends on the chunking only."""

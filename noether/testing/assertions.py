@@ -211,39 +211,51 @@ def assert_conserved(f, C, params, X, Y, *, optimizer: str = "gf", lr: float = 0
             c = _flow_check(tgt, q, theta, X, Y, float(T), what, atol)
         return c
     rule = make_rule(optimizer, lr, hyper)
-    worst = Check(0.0, atol, 0.0)
-    with np.errstate(over="ignore", invalid="ignore"):   # overflow: see _overflowed
+    worst, checked = Check(0.0, atol, 0.0), 0
+    with np.errstate(over="ignore", invalid="ignore"):   # overflow: see _diverged
         for k, step in enumerate(run_steps(rule, lambda th: tgt.grad(th, X, Y), theta, steps)):
             c0, c1 = q.value(step["theta"]), q.value(step["theta_next"])
             pred = 0.0
             if law is not None:
                 pred = float(law(step if tgt.model is not None else {k2: tgt.user(v) if isinstance(v, np.ndarray) else v
                                                                     for k2, v in step.items()}))
-            sc = q.scale(step["theta"]) + q.scale(step["theta_next"]) + abs(pred)
-            if _overflowed(k, c0, c1, pred, sc):
+            run_sc = q.scale(step["theta"]) + q.scale(step["theta_next"])
+            if _diverged(k, c0, c1, run_sc):
                 break
-            c = _check(abs(c1 - c0 - pred), sc, rtol, atol)
+            # a non-finite prediction with finite charges is a failure, not a divergence
+            c = _check(abs(c1 - c0 - pred), run_sc + abs(pred), rtol, atol)
             if not c.ok:
                 _raise(what, c, rtol, atol, (tgt, theta, X, Y),
                        f"at step {k}: C_k = {c0:.10g}, C_k+1 = {c1:.10g}, predicted change {pred:.6g}")
+            checked += 1
             if c.violation / c.bound > worst.violation / max(worst.bound, 1e-300):
                 worst = c
+    if steps > 0 and not checked:
+        _nothing_checked()
     return worst
 
 
-def _overflowed(k: int, *values) -> bool:
-    """True once a quantity of the run is no longer a finite float64: the run diverged, and from
-    step k on it says nothing about the law (inf - inf is nan).  The steps before k were checked;
-    under hypothesis the divergence is recorded as an event (``--hypothesis-show-statistics``)."""
-    if all(np.isfinite(v) for v in values):
+def _diverged(k: int, c_now, c_next, scale) -> bool:
+    """True once the run leaves float64: the charge before or after step k, or its rounding scale
+    (functions of θ alone), is not finite.  From step k on the run says nothing about the law
+    (inf - inf is nan); the steps before k were checked, and under hypothesis the divergence is
+    recorded as an event (``--hypothesis-show-statistics``)."""
+    if np.isfinite(c_now) and np.isfinite(c_next) and np.isfinite(scale):
         return False
-    from hypothesis import event
-    from hypothesis.errors import InvalidArgument
-    try:
-        event(f"run diverged: non-finite at step {k}; steps before it were checked")
-    except InvalidArgument:   # outside a hypothesis test there is nothing to record into
-        pass
+    import hypothesis
+    if hypothesis.currently_in_test_context():
+        hypothesis.event(f"run diverged: non-finite at step {k}; steps before it were checked")
     return True
+
+
+def _nothing_checked():
+    """The run left float64 (gradient, parameters or charge) before a single step could be checked:
+    a hypothesis example is rejected (``hypothesis.reject``), a direct call is bad input."""
+    import hypothesis
+    if hypothesis.currently_in_test_context():
+        hypothesis.reject()
+    raise SpecError("params", "the run is not finite in float64 at its first step, so nothing can be "
+                    "checked; accepted: parameters and data at which the gradient and the charge are finite")
 
 
 def _flow_check(tgt, q, theta, X, Y, T, what, atol) -> Check:
@@ -344,25 +356,31 @@ def assert_law(f, params, X, Y, *, optimizer: str = "gd", lr: float = 0.05, step
                    for ch in d.charges]
     charges = [_as_charge(ch, tgt) for ch in charges]
     rtol = rtol if rtol is not None else (RTOL_EXACT if tgt.exact_grad else RTOL_FD)
-    worst = Check(0.0, atol, 0.0)
-    with np.errstate(over="ignore", invalid="ignore"):   # overflow: see _overflowed
+    worst, checked = Check(0.0, atol, 0.0), 0
+    with np.errstate(over="ignore", invalid="ignore"):   # overflow: see _diverged
         for k, step in enumerate(run_steps(rule, lambda th: tgt.grad(th, X, Y), theta, steps)):
             for name, A, c in charges:
                 A, c = np.asarray(A, dtype=float), np.asarray(c, dtype=float)
                 t0, t1 = step["theta"], step["theta_next"]
                 C0, C1 = 0.5 * t0 @ A @ t0 + c @ t0, 0.5 * t1 @ A @ t1 + c @ t1
+                run_sc = 0.5 * (np.abs(t0) @ np.abs(A) @ np.abs(t0) + np.abs(t1) @ np.abs(A) @ np.abs(t1)) \
+                    + np.abs(c) @ (np.abs(t0) + np.abs(t1))
+                if _diverged(k, C0, C1, run_sc):
+                    break
                 pred, ps = ev(A, c, step)
-                sc = 0.5 * (np.abs(t0) @ np.abs(A) @ np.abs(t0) + np.abs(t1) @ np.abs(A) @ np.abs(t1)) \
-                    + np.abs(c) @ (np.abs(t0) + np.abs(t1)) + ps
-                if _overflowed(k, C0, C1, pred, sc):
-                    return worst
-                chk = _check(abs(C1 - C0 - pred), sc, rtol, atol)
+                chk = _check(abs(C1 - C0 - pred), run_sc + ps, rtol, atol)
                 if not chk.ok:
                     _raise((claim + ": " if claim else "") + f"derived {rule.name} law {law.pretty()} for {name}", chk, rtol, atol,
                            (tgt, theta, X, Y),
                            f"at step {k}: C_k+1 - C_k = {C1 - C0:.10g}, law predicts {pred:.10g}")
+                checked += 1
                 if chk.violation / chk.bound > worst.violation / max(worst.bound, 1e-300):
                     worst = chk
+            else:
+                continue
+            break       # a charge diverged: the run says nothing more
+    if steps > 0 and charges and not checked:
+        _nothing_checked()
     return worst
 
 
