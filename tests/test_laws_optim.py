@@ -3,6 +3,7 @@
 import sympy as sp
 
 from noether.cli import main
+from noether.derive import derive
 from noether.derive.laws import B, L, derive_law, derive_state_law
 from noether.optim import make_rule
 from noether.optim.base import beta, eta, lam
@@ -47,6 +48,21 @@ def test_law_memo_tells_apart_user_rules_with_their_own_arguments():
 
     for alpha in (1, 3, 1):
         assert sp.expand(derive_law(Scaled(alpha)).rhs - alpha**2 * eta**2 / 2 * B(g, g)) == 0
+    # and it does not run on the kernel printed from the registered "gd" rule it shares a name with
+    import numpy as np
+    import pytest
+
+    from noether.errors import SpecError
+    from noether.kernels.codegen import build_kernels
+    from noether.model import Model
+    from noether.run.optimizers import run_optimizer
+    m = Model.from_dict({"input": 2, "layer": [{"type": "linear", "out": 3}, {"type": "linear", "out": 1}]})
+    k = build_kernels(derive(m))
+    X, Y, th = np.ones((4, 2)), np.ones((4, 1)), m.init(np.random.default_rng(0))
+    for alpha in (1, 3):      # even alpha = 1: its update is not the expression gd's kernel was printed from
+        with pytest.raises(SpecError, match="optimizer"):
+            run_optimizer(k, Scaled(alpha), th, X, Y, 2)
+    assert run_optimizer(k, make_rule("gd", lr=0.1), th, X, Y, 2).completed == 2
 
 
 def test_laws_cli(capsys):

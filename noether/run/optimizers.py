@@ -44,6 +44,24 @@ def batches(n_data: int, batch: int, steps: int, seed: int) -> np.ndarray:
     return np.stack([rng.choice(n_data, batch, replace=False) for _ in range(steps)]).astype(np.int64)
 
 
+def _kernel_for(mod, rule, chunked: bool):
+    """The generated loop of ``rule``'s variant, after checking that the kernel was printed from the
+    same update: a subclass that keeps a registered ``name`` but changes ``update()`` would otherwise
+    run the registered rule's dynamics."""
+    import sympy as sp
+
+    from ..kernels.codegen import rule_variants
+    ref = rule_variants().get(rule.variant)
+    name = f"opt_{rule.variant}" + ("_par" if chunked else "")
+    same = ref is not None and {k: sp.srepr(sp.sympify(v)) for k, v in rule.update().items()} \
+        == {k: sp.srepr(sp.sympify(v)) for k, v in ref.update().items()}
+    if not same or not hasattr(mod, name):
+        raise SpecError("optimizer", f"no generated kernel for this {type(rule).__name__} rule (variant "
+                        f"{rule.variant!r}); accepted: a rule registered under its own name before "
+                        "build_kernels, or one of " + ", ".join(sorted(rule_variants())))
+    return getattr(mod, name)
+
+
 def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = None, seed: int = 0,
                   record: bool = True, parallel: bool | None = None, state0=None) -> OptRun:
     """Run ``rule`` for ``steps`` steps from θ₀ (and optimizer state ``state0``, (n_state, D); zeros
@@ -78,7 +96,7 @@ def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = N
     step_resid = np.zeros(steps)
     charge_resid = np.zeros(nC)
     ps = batch_pass(kernels, batch if use_batch else X.shape[0], D, parallel)
-    fn = getattr(mod, f"opt_{rule.variant}" + ("_par" if ps.chunked else ""))
+    fn = _kernel_for(mod, rule, ps.chunked)
     with ps.threads():
         done = int(fn(np.ascontiguousarray(theta0, dtype=float), S0, np.ascontiguousarray(X, dtype=float),
                       np.ascontiguousarray(Y, dtype=float), np.asarray(rule.hp(), float), int(steps), bidx,
