@@ -75,8 +75,7 @@ class NoetherMethod(_Base):
 
     def check(self):
         from ..run.gd import run_gd
-        with blas_threads(blas_threads_for(self.p.flops_per_step())):
-            r = run_gd(self.kern, self.theta0, self.X, self.Y, self.p.lr, self.p.steps, record=True)
+        r = run_gd(self.kern, self.theta0, self.X, self.Y, self.p.lr, self.p.steps, record=True)
         if r.diverged:
             raise RuntimeError(f"noether GD diverged at step {r.completed}")
         self.law_resid = float(r.charge_resid.max()) if r.charge_resid.size else 0.0
@@ -85,10 +84,9 @@ class NoetherMethod(_Base):
         return r.theta[-1], r.charges
 
     def run(self):
-        from ..run.gd import run_gd
-        with blas_threads(blas_threads_for(self.p.flops_per_step())):
-            r = run_gd(self.kern, self.theta0, self.X, self.Y, self.p.lr, self.p.steps, record=False,
-                       check_law=self.check_law)
+        from ..run.gd import run_gd      # run_gd sets its own BLAS threads (noether.run.chunks)
+        r = run_gd(self.kern, self.theta0, self.X, self.Y, self.p.lr, self.p.steps, record=False,
+                   check_law=self.check_law)
         return None, r.charges
 
 

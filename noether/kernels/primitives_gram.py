@@ -20,6 +20,7 @@ from numba import njit, prange
 GRAM_BLOCK = 64            # fewest rows of G per BLAS product
 GRAM_NBLOCKS = 8           # row blocks when h/8 > GRAM_BLOCK: wider products, still 4 balanced pairs.
 #                            linear 64-1024-10 charges (2 threads): 64-row blocks 2.3 ms, 128-row 1.5 ms
+GRAM_PAR_FLOPS = 8.0e6     # h²K at and above which the row blocks are split over threads (see noether bench)
 
 
 @njit(cache=True)
@@ -27,7 +28,6 @@ def _block_rows(h):
     """h/8 rows, at least GRAM_BLOCK and at most 2·GRAM_BLOCK (a 128 × h scratch per thread; only
     measured up to h = 1024)."""
     return min(max(GRAM_BLOCK, (h + GRAM_NBLOCKS - 1) // GRAM_NBLOCKS), 2 * GRAM_BLOCK)
-GRAM_PAR_FLOPS = 8.0e6     # h²K at and above which the row blocks are split over threads (see noether bench)
 
 
 @njit(cache=True)

@@ -39,13 +39,17 @@ def vec(name: str) -> sp.Symbol:
     return sp.Symbol(name)
 
 
+def update_signature(rule) -> tuple:
+    """The rule's update expressions, hashable and comparable (what a kernel is printed from)."""
+    return tuple(sorted((str(k), sp.srepr(sp.sympify(v))) for k, v in rule.update().items()))
+
+
 def rule_key(rule) -> tuple:
     """Hashable identity of a rule, for memoising what is derived or compiled from it: its class,
     variant, hyperparameter values and its update expressions themselves (so that a user rule with
     constructor arguments outside ``values()`` gets a key per instance behaviour)."""
     return (type(rule), getattr(rule, "variant", rule.name),
-            tuple(sorted((str(k), float(v)) for k, v in rule.values().items())),
-            tuple(sorted((str(k), sp.srepr(sp.sympify(v))) for k, v in rule.update().items())))
+            tuple(sorted((str(k), float(v)) for k, v in rule.values().items())), update_signature(rule))
 
 
 class UpdateRule(ABC):

@@ -61,13 +61,12 @@ class BatchPass:
     ws: tuple
     chunked: bool
     numba_threads: int
-    blas_one: bool
+    blas_threads: int
 
     @contextlib.contextmanager
     def threads(self):
         from ..kernels.primitives import blas_threads, numba_threads
-        with numba_threads(self.numba_threads), \
-                blas_threads(1) if self.blas_one else contextlib.nullcontext():
+        with numba_threads(self.numba_threads), blas_threads(self.blas_threads):
             yield self
 
 
@@ -79,7 +78,7 @@ def batch_pass(kernels, n_rows: int, n_params: int, parallel: bool | None = None
     running (:func:`noether.kernels.primitives.kernel_threads`)."""
     import numba
 
-    from ..kernels.primitives import BLAS_MT_FLOPS, kernel_threads
+    from ..kernels.primitives import blas_threads_for, kernel_threads
     mod = kernels.module
     P = sample_chunks(kernels, n_rows, n_params, parallel)
     chunked = P > 1
@@ -91,6 +90,6 @@ def batch_pass(kernels, n_rows: int, n_params: int, parallel: bool | None = None
         ws = mod.make_workspace(n_rows)
     # chunks (and the Gram charge blocks) run on numba's threads, each calling a 1-thread BLAS: a
     # multi-threaded BLAS inside them oversubscribes the cores (linear 64-1024-10 charges: 1.4 ms
-    # on a 1-thread BLAS, 12.6 ms on 2).  Only an unchunked pass of >= BLAS_MT_FLOPS keeps BLAS's threads.
-    big = 6.0 * n_rows * n_params >= BLAS_MT_FLOPS
-    return BatchPass(np.empty((P, n_params)), ws, chunked, threads, chunked or not big)
+    # on a 1-thread BLAS, 12.6 ms on 2).  An unchunked pass follows the BLAS policy of its size.
+    blas = 1 if chunked else blas_threads_for(6.0 * n_rows * n_params)
+    return BatchPass(np.empty((P, n_params)), ws, chunked, threads, blas)

@@ -48,14 +48,11 @@ def _kernel_for(mod, rule, chunked: bool):
     """The generated loop of ``rule``'s variant, after checking that the kernel was printed from the
     same update: a subclass that keeps a registered ``name`` but changes ``update()`` would otherwise
     run the registered rule's dynamics."""
-    import sympy as sp
-
     from ..kernels.codegen import rule_variants
+    from ..optim.base import update_signature
     ref = rule_variants().get(rule.variant)
     name = f"opt_{rule.variant}" + ("_par" if chunked else "")
-    same = ref is not None and {k: sp.srepr(sp.sympify(v)) for k, v in rule.update().items()} \
-        == {k: sp.srepr(sp.sympify(v)) for k, v in ref.update().items()}
-    if not same or not hasattr(mod, name):
+    if ref is None or update_signature(rule) != update_signature(ref) or not hasattr(mod, name):
         raise SpecError("optimizer", f"no generated kernel for this {type(rule).__name__} rule (variant "
                         f"{rule.variant!r}); accepted: a rule registered under its own name before "
                         "build_kernels, or one of " + ", ".join(sorted(rule_variants())))
