@@ -25,6 +25,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     each verb imports what it needs, e.g. ``claim`` the hypothesis-based checks)."""
     parser = _Parser(prog="noether", description="Parameter-space symmetries of neural networks: "
                      "derive the Lie algebra, charges and breaking laws; verify them with numba kernels.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"noether {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
     for name in verbs():

@@ -139,3 +139,10 @@ def test_demo_runs():
     r = cli("demo", "--steps", "200")
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.count("all laws hold") == 2
+
+
+def test_version_prints_the_package_version():
+    import noether
+    r = cli("--version")
+    assert r.returncode == 0
+    assert r.stdout.strip() == f"noether {noether.__version__}"
