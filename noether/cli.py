@@ -56,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as exc:
         print(f"noether: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (``noether ... --json | head``): no traceback, the shell's SIGPIPE code
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("noether: interrupted", file=sys.stderr)
         return 130

@@ -56,3 +56,11 @@ def test_activation_must_be_real_on_the_line():
     with pytest.raises(SpecError) as e:
         derive(m)
     assert "real" in str(e.value)
+
+
+def test_the_bare_variable_z_is_an_expression_in_z():
+    # "any expression in z" includes z itself: the identity, same algebra as the catalogue name
+    from noether.model.activation import Activation
+    from noether.model.catalogue import z
+    assert Activation("z").expr == z
+    assert Activation("z").expr == Activation("identity").expr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..errors import SpecError
 from ..model import Model
 
 
@@ -14,6 +15,21 @@ def add_spec(parser) -> None:
 
 def load(args) -> Model:
     return Model.load(args.spec)
+
+
+def output_dir(path: str, field: str = "--out") -> str:
+    """Create (or accept) the folder ``path`` before any work is done; a one-line SpecError when
+    it cannot be a folder (a file in the way, no permission, a read-only place)."""
+    import os
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise SpecError(field, f"{path!r} exists and is not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise SpecError(field, f"cannot create folder {path!r} ({exc.strerror}); give a writable folder") from None
+    if not os.access(path, os.W_OK):
+        raise SpecError(field, f"folder {path!r} is not writable; give a writable folder")
+    return path
 
 
 def print_json(obj) -> None:

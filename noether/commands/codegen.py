@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 from ..derive.derivation import derive
-from ..errors import SpecError
 from ..kernels.codegen import module_source, write_module
-from ._common import add_spec, load
+from ._common import add_spec, load, output_dir
 
 HELP = "write the generated numba kernels of a model to a folder"
 
@@ -19,10 +18,8 @@ def add_arguments(p):
 
 def run(args) -> int:
     model = load(args)
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise SpecError("--out", f"{args.out!r} exists and is not a folder")
+    out = Path(output_dir(args.out))          # checked before the derivation, not after
     source, layout = module_source(derive(model))
-    os.makedirs(args.out, exist_ok=True)
-    path = write_module(source, __import__("pathlib").Path(args.out), f"noether_{model.digest}")
+    path = write_module(source, out, f"noether_{model.digest}")
     print(f"wrote {path} ({len(layout.names)} charges)")
     return 0

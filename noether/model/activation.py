@@ -19,7 +19,7 @@ def activation_expr(fn: str, field: str) -> sp.Expr:
                         + ", ".join(sorted(ACTIVATIONS)))
     if fn in ACTIVATIONS:
         return ACTIVATIONS[fn]
-    if fn.isidentifier():
+    if fn.isidentifier() and fn != "z":     # "z" itself is an expression in z (the identity)
         raise SpecError(field, f"unknown activation {fn!r}; accepted: "
                         + ", ".join(sorted(ACTIVATIONS)) + ", or an expression in z such as 'z**3'")
     expr = parse_expr(fn, {"z": z}, field)
