@@ -11,6 +11,9 @@ from ..errors import SpecError
 from ..optim import OPTIMIZERS, make_rule
 from ._common import add_spec, finite_float, load, positive_int
 
+#: Fewest steps a sweep run may have (a grid point below this is refused).
+MIN_STEPS = 10
+
 HELP = "run a grid over learning rates and seeds; table (CSV/JSON), plots, fitted error order in eta"
 
 
@@ -62,13 +65,23 @@ def run(args) -> int:
     from ..run.sweep import SweepConfig, error_orders, run_sweep
     model = load(args)
     lrs, seeds = parse_lrs(args.lr), parse_seeds(args.seeds)
-    for lr in lrs:   # validate every grid point before starting anything
-        make_rule(args.optimizer, lr=lr, momentum=args.momentum, dampening=args.dampening,
-                  weight_decay=args.weight_decay, decoupled=args.decoupled)
+    rules = [make_rule(args.optimizer, lr=lr, momentum=args.momentum, dampening=args.dampening,
+                       weight_decay=args.weight_decay, decoupled=args.decoupled)
+             for lr in lrs]   # validate every grid point before starting anything
     if args.batch is not None and args.batch > args.samples:
         raise SpecError("--batch", f"must be between 1 and the data size {args.samples}, got {args.batch}")
     if not args.time > 0:
         raise SpecError("--time", f"must be > 0, got {args.time}")
+    for lr, rule in zip(lrs, rules):      # a run of a few steps checks nothing and fits nothing
+        damp = 1 - rule.dampening             # the same step count as run.sweep.task
+        if round(args.time / (lr * damp)) < MIN_STEPS:
+            raise SpecError("--lr", f"{lr:g} gives {max(1, round(args.time / (lr * damp)))} step(s) over --time "
+                            f"{args.time:g}; accepted: lr <= {args.time / (MIN_STEPS * damp):.3g} "
+                            f"(at least {MIN_STEPS} steps), or a longer --time")
+    from ..derive.derivation import derive
+    if derive(model).dim == 0:      # nothing to sweep, by design: say so and write nothing
+        print(f"{model.name}: nothing to sweep: the continuous symmetry algebra is trivial (no charges, no laws)")
+        return 0
     folder = os.path.dirname(os.path.abspath(args.out)) or "."
     if not os.path.isdir(folder):
         raise SpecError("--out", f"folder {folder!r} does not exist")
@@ -95,7 +108,8 @@ def run(args) -> int:
         for lr, s, step in diverged:
             print(f"  diverged: lr={lr} seed={s} at step {step}")
         for col, o in orders.items():
-            print(f"  {col:34s} order in eta {o['order']:.2f}   "
+            order = f"order in eta {o['order']:.2f}" if o["order"] is not None else f"no order: {o['refused']}"
+            print(f"  {col:34s} {order}   "
                   + "  ".join(f"{lr:g}:{e:.2e}" for lr, e in zip(o["lr"], o["mean_error"])))
     return 0
 
@@ -131,7 +145,8 @@ def write_plots(stem: str, rows: list[dict], orders: dict) -> list[str]:
     if orders:
         fig, ax = plt.subplots(figsize=(5.5, 4))
         for col, o in orders.items():
-            ax.loglog(o["lr"], o["mean_error"], "o-", label=f"{col[6:]} (order {o['order']:.2f})")
+            order = f"order {o['order']:.2f}" if o["order"] is not None else "no order fitted"
+            ax.loglog(o["lr"], o["mean_error"], "o-", label=f"{col[6:]} ({order})")
         ax.set_xlabel("learning rate η")
         ax.set_ylabel("max relative error of the prediction")
         ax.set_title("continuous prediction vs discrete run")

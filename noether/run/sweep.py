@@ -181,16 +181,28 @@ def run_sweep(cfg: SweepConfig, lrs, seeds, workers: int | None = None, schedule
     return sorted(rows, key=lambda r: (r["lr"], r["seed"]))
 
 
+#: An order in η is fitted only in the asymptotic regime: every mean relative error below this.
+SMALL_ERROR = 0.1
+
+
 def error_orders(rows: list[dict]) -> dict:
-    """Per error column: the fitted order in η of the seed-mean error."""
+    """Per error column: the fitted order in η of the seed-mean error, or ``order: None`` with the
+    ``refused`` reason when the errors are not small or do not fall as η falls (a slope fitted
+    there describes nothing: the approximation has not entered its asymptotic regime)."""
     out = {}
     cols = sorted({k for r in rows for k in r if k.startswith("error_")})
     for col in cols:
         lrs = sorted({r["lr"] for r in rows if r.get(col) is not None})
         if len(lrs) < 2:
             continue
-        errs = [np.mean([r[col] for r in rows if r["lr"] == lr and r.get(col) is not None]) for lr in lrs]
-        out[col] = {"order": fit_order(lrs, errs), "lr": lrs, "mean_error": errs}
+        errs = [float(np.mean([r[col] for r in rows if r["lr"] == lr and r.get(col) is not None])) for lr in lrs]
+        refused = None
+        if max(errs) >= SMALL_ERROR:
+            refused = f"errors not small (max {max(errs):.2g} >= {SMALL_ERROR:g})"
+        elif any(b <= a for a, b in zip(errs, errs[1:])):
+            refused = "errors do not fall as eta falls"
+        out[col] = {"order": None if refused else fit_order(lrs, errs), "refused": refused,
+                    "lr": lrs, "mean_error": errs}
     return out
 
 
