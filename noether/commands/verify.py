@@ -47,7 +47,8 @@ def run(args) -> int:
     if args.json:
         print_json(rep.to_json())
     else:
-        print(rep.table())
+        if rep.checks:
+            print(rep.table())
         for key in ("law", "state_law"):
             if key in rep.info:
                 print(f"{key}: {rep.info[key]}")
