@@ -57,7 +57,15 @@ def parse_expr(text: str, variables: Iterable[str] | Mapping[str, sp.Symbol], fi
 
 
 def _accepted(names: Mapping[str, object]) -> str:
-    return "the variables " + ", ".join(sorted(names)) if names else "no variables"
+    """The accepted variables, one entry per parameter block (``W1_0_0..W1_1023_2 (3072)``), so a
+    message stays one short line at any width."""
+    if not names:
+        return "no variables"
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(n.split("_", 1)[0] if "_" in n else n, []).append(n)
+    parts = [g[0] if len(g) == 1 else f"{g[0]}..{g[-1]} ({len(g)})" for g in groups.values()]
+    return "the variables " + ", ".join(parts)
 
 
 class _Builder:
@@ -108,9 +116,18 @@ class _Builder:
         if isinstance(node, ast.Tuple):
             return tuple(self.visit(e) for e in node.elts)
         if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-                name = node.func.id if isinstance(node.func, ast.Name) else ast.dump(node.func)[:40]
-                self.fail(f"function {name!r} is not allowed")
+            if not isinstance(node.func, ast.Name):
+                # name the offending piece in the user's words: a disallowed function inside the
+                # callee (``__import__('os').system``) first, else the attribute or the callee itself
+                inner = [c.func.id for c in ast.walk(node.func) if isinstance(c, ast.Call)
+                         and isinstance(c.func, ast.Name) and c.func.id not in FUNCTIONS]
+                if inner:
+                    self.fail(f"function {inner[0]!r} is not allowed")
+                if isinstance(node.func, ast.Attribute):
+                    self.fail(f"attribute access '.{node.func.attr}' is not allowed")
+                self.fail(f"calling {ast.unparse(node.func)[:40]!r} is not allowed")
+            if node.func.id not in FUNCTIONS:
+                self.fail(f"function {node.func.id!r} is not allowed")
             if node.keywords:
                 self.fail("keyword arguments are not allowed")
             args = [self.visit(a) for a in node.args]

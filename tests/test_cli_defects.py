@@ -49,3 +49,82 @@ def test_json_into_a_closed_pipe_is_not_a_traceback(tmp_path):
 def test_bare_z_is_accepted_by_derive(tmp_path):
     r = cli("derive", _spec(tmp_path, "z"), "--json")
     assert r.returncode == 0, r.stderr
+
+
+def test_demo_rejects_zero_steps_before_any_work():
+    import time
+    t0 = time.perf_counter()
+    r = cli("demo", "--steps", "0")
+    assert r.returncode == 2 and "--steps" in r.stderr and "Traceback" not in r.stderr
+    assert r.stdout == ""        # nothing derived or compiled first (it used to print the derivation)
+    assert time.perf_counter() - t0 < 30   # generous: only interpreter start-up, no derivation
+
+
+def test_laws_without_a_closed_law_answer_like_verify(tmp_path):
+    r = cli("laws", _spec(tmp_path, "leaky_relu"), "--optimizer", "adamw", "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+    j = json.loads(r.stdout)
+    assert j["closed"] is False and j["charge_law"] is None and "kinetic symmetry breaking" in j["reason"]
+    r = cli("laws", _spec(tmp_path, "leaky_relu"), "--optimizer", "momentum", "--momentum", "0.9", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["closed"] is True
+
+
+def test_an_injected_call_is_named_in_the_message():
+    import pytest
+    from noether.errors import SpecError
+    from noether.expr import parse_expr
+    with pytest.raises(SpecError, match="function '__import__' is not allowed"):
+        parse_expr("__import__('os').system('ls')", ["x"], "--conserved")
+    with pytest.raises(SpecError, match=r"attribute access '\.real'"):
+        parse_expr("x.real(2)", ["x"], "--conserved")
+
+
+def test_the_variable_list_of_a_wide_net_is_short():
+    import pytest
+    from noether.errors import SpecError
+    from noether.expr import parse_expr
+    names = [f"W1_{i}_{j}" for i in range(1024) for j in range(3)] + [f"b1_{i}" for i in range(1024)]
+    with pytest.raises(SpecError) as exc:
+        parse_expr("W9", names, "--map")
+    msg = str(exc.value)
+    assert "W1_0_0..W1_1023_2 (3072)" in msg and "b1_0..b1_1023 (1024)" in msg
+    assert len(msg) < 400       # it was one 49 KB line listing every symbol
+
+
+def test_sweep_refuses_a_learning_rate_that_gives_a_handful_of_steps(tmp_path):
+    out = tmp_path / "s"
+    r = cli("sweep", _spec(tmp_path, "leaky_relu"), "--lr", "100", "--out", str(out))
+    _one_line_error(r, "--lr")
+    assert not list(tmp_path.glob("s*"))      # nothing written
+
+
+def test_sweep_of_a_model_without_symmetry_says_so_and_writes_nothing(tmp_path):
+    r = cli("sweep", _spec(tmp_path, "softplus"), "--lr", "0.01,0.02", "--out", str(tmp_path / "s"))
+    assert r.returncode == 0 and "trivial" in r.stdout
+    assert not list(tmp_path.glob("s*"))
+
+
+def test_verify_of_a_model_without_symmetry_is_success_in_one_line(tmp_path):
+    r = cli("verify", _spec(tmp_path, "softplus"), "--steps", "20")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines() == [
+        "nothing to check: the model's continuous symmetry algebra is trivial (no charges, no laws)"]
+
+
+def test_verify_adam_reports_drift_as_a_measurement_not_a_passed_law(tmp_path):
+    import json
+    r = cli("verify", _spec(tmp_path, "leaky_relu"), "--optimizer", "adam", "--steps", "30", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["laws"] and all(c["status"] == "measured" and c["tolerance"] is None and c["ok"] is None
+                             for c in j["laws"])
+    assert "all laws hold" not in j["verdict"] and "no law is claimed" in j["verdict"]
+
+
+def test_nesterov_on_a_net_without_rotations_reports_no_rotation_decay(tmp_path):
+    import json
+    r = cli("verify", _spec(tmp_path, "leaky_relu"), "--optimizer", "nesterov", "--momentum", "0.9",
+            "--weight-decay", "0.01", "--steps", "30", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "rotation_decay" not in json.loads(r.stdout)

@@ -9,13 +9,14 @@ from ..derive.derivation import derive
 from ..kernels.codegen import build_kernels
 from ..model import Model
 from ..verify import VerifyOptions, verify
+from ._common import positive_int
 from .derive import text_report
 
 HELP = "derive, generate kernels and verify a 2-layer ReLU MLP and a linear MLP"
 
 
 def add_arguments(p):
-    p.add_argument("--steps", type=int, default=2000, help="GD steps (default 2000)")
+    p.add_argument("--steps", type=positive_int, default=2000, help="GD steps (default 2000)")
     p.add_argument("--cache", metavar="DIR", help="kernel cache folder")
 
 
