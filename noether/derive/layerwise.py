@@ -32,7 +32,7 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
-from ..model.axes import model_axes
+from ..model.axes import axis_name, model_axes
 from .generator import Generator
 from .global_exact import (P2, GlobalSearchError, _matmul_mod, _res, batch_size, model_problem,
                            sample_rows, summarise)
@@ -282,13 +282,6 @@ class Family:
     @property
     def name(self) -> str:
         return "F[" + ",".join(f"{axis_name(a)}:{m}" for a, m in self.signature) + "]"
-
-
-def axis_name(key) -> str:
-    """(("layer", 0), "out") -> "layer[0].out"; ((), "input") -> "input"."""
-    path, k = key
-    parts = [f"{path[i]}[{path[i + 1]}]" for i in range(0, len(path), 2)]
-    return ".".join(parts + [k])
 
 
 def solve_signature(Ls: list[Layout], sig, samplers: list[Sampler]) -> Family:
