@@ -85,12 +85,22 @@ class DiscreteGroup:
                 self.axis.blocks, "checked": self.checked, "max_output_change": self.max_change}
 
 
-def axis_sites(model) -> tuple[list[AxisSites], dict[str, tuple[int, ...]]]:
-    """(the model's internal axes, {block: axis-level shape}).  Axes of the input or the output
-    layout are left out: relabelling them would need relabelling the data."""
+@dataclass
+class AxisMap:
+    """The internal axes of a model, each block's axis-level shape, and per top-level layer the
+    names of the axes of its output layout (None for input/output axes)."""
+    axes: list[AxisSites]
+    shapes: dict[str, tuple[int, ...]]
+    layer_out: list[list[str | None]]
+    layer_sizes: list[list[int]]
+
+
+def axis_sites(model) -> AxisMap:
+    """The model's internal axes.  Axes of the input or the output layout are left out:
+    relabelling them would need relabelling the data."""
     from ..model.axes import axis_name, model_axes_io
-    axes, ins, outs = model_axes_io(model)
-    io = {id(a.root()) for a in ins + outs}
+    axes, layouts = model_axes_io(model)
+    io = {id(a.root()) for a in layouts[0] + layouts[-1]}
     shapes, by_root = {}, {}
     for b in model.blocks:
         flat = [a for dim in axes[b.name] for a in dim]
@@ -98,13 +108,15 @@ def axis_sites(model) -> tuple[list[AxisSites], dict[str, tuple[int, ...]]]:
         for slot, a in enumerate(flat):
             r = a.root()
             by_root.setdefault(id(r), (r, []))[1].append((b.name, slot))
-    out = []
+    out, names = [], {}
     for rid, (r, sites) in by_root.items():
         if rid in io:
             continue
         name = axis_name(r.key) if r.setters else f"{sites[0][0]}[axis {sites[0][1]}]"
         out.append(AxisSites(name, r.size, r.free, sites))
-    return out, shapes
+        names[rid] = name
+    return AxisMap(out, shapes, [[names.get(id(a.root())) for a in lay] for lay in layouts[1:]],
+                   [[a.size for a in lay] for lay in layouts[1:]])
 
 
 # -- applying -------------------------------------------------------------------------------------
@@ -153,7 +165,7 @@ def flip(model, shapes, theta, axis: AxisSites, unit: int, blocks, per: AxisSite
 
 def apply_group_element(model, theta, g: DiscreteGroup, rng: np.random.Generator):
     """A random element of ``g`` applied to θ (for property tests)."""
-    _, shapes = axis_sites(model)
+    shapes = axis_sites(model).shapes
     for v in range(g.per.size if g.per else 1):
         if g.kind == "permutation":
             units = g.units if g.units is not None else list(range(g.axis.size))
@@ -289,7 +301,8 @@ def _flip_groups(model, shapes, ax, axes, chk) -> list[DiscreteGroup]:
 
 def derive_discrete(model, seed: int = 0) -> list[DiscreteGroup]:
     """Every permutation and sign-flip group of the model's internal axes (checked on outputs)."""
-    axes, shapes = axis_sites(model)
+    amap = axis_sites(model)
+    axes, shapes = amap.axes, amap.shapes
     chk, rng = _Checker(model, seed), np.random.default_rng([seed, 16])
     out = []
     for ax in axes:
@@ -303,7 +316,7 @@ def discrete_symmetries(model, alg=None, seed: int = 0, groups=None) -> list[dic
     per-interface method and completed by its affine flips (bias shift of the next layer)."""
     groups = derive_discrete(model, seed) if groups is None else groups
     out = [g.to_json() for g in groups]
-    names = {site: ax.name for ax in axis_sites(model)[0] for site in ax.sites}
+    names = {site: ax.name for ax in axis_sites(model).axes for site in ax.sites}
     for itf in (alg.interfaces if alg is not None else []):
         if itf.right is None:
             continue

@@ -99,22 +99,24 @@ class AxisCtx:
 
 def model_axes(model) -> tuple[dict[str, list[tuple[Axis, ...]]], list[Axis]]:
     """({block name: per-dimension axis tuples}, output layout) of a bound model."""
-    blocks, _, outs = model_axes_io(model)
-    return blocks, outs
+    blocks, layouts = model_axes_io(model)
+    return blocks, layouts[-1]
 
 
-def model_axes_io(model) -> tuple[dict[str, list[tuple[Axis, ...]]], list[Axis], list[Axis]]:
-    """({block name: per-dimension axis tuples}, input layout, output layout) of a bound model."""
+def model_axes_io(model) -> tuple[dict[str, list[tuple[Axis, ...]]], list[list[Axis]]]:
+    """({block name: per-dimension axis tuples}, [input layout, then each top-level layer's
+    output layout]) of a bound model."""
     if model.seq:
         ins = [Axis(model.seq, False), Axis(model.features, True, [((), "input")])]
     else:
         ins = [Axis(model.input, True, [((), "input")])]
-    first = list(ins)
+    layouts = [list(ins)]
     blocks: dict[str, list[tuple[Axis, ...]]] = {}
     for i, layer in enumerate(model.layers):
         ins, bl = layer.axes(ins, AxisCtx(("layer", i)))
         blocks.update(bl)
-    return blocks, first, ins
+        layouts.append(list(ins))
+    return blocks, layouts
 
 
 def axis_name(key) -> str:
