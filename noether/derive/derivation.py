@@ -263,8 +263,8 @@ def noether_charge(g, syms) -> dict[str, sp.Expr]:
 def derive(model, seed: int = 0, method: str = "auto") -> Derivation:
     """Run the derivation stage for ``model`` (see module docstring).
 
-    ``method``: "auto" (the per-interface method for MLPs with MSE, else the exact global search
-    up to 64 parameters, else the structured search), "global" or "structured" to force one."""
+    ``method``: "auto" (the per-interface method for MLPs with MSE, else the structured search,
+    certified), "global" (the exact global search, D ≤ 64) or "structured" to force one."""
     if method != "auto" or model.loss_name != "mse" or \
             any(not (isinstance(l, Linear) or l.elementwise) for l in model.layers):
         from .general import general_algebra      # any layer / loss: exact global or structured search

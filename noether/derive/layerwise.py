@@ -262,11 +262,19 @@ def _rational_rref(V: np.ndarray, what: str) -> list[list[Fraction]]:
         r += 1
     out = []
     for row in V[:r]:
-        fr = [Fraction(float(v)).limit_denominator(100000) for v in row]
+        # entries within 1e-9 of an integer (most are 0): that integer is the closest fraction with
+        # denominator <= 1e5 (any other is >= 1e-5 away); they stay Python ints (which have
+        # .numerator/.denominator), and limit_denominator runs on the rest only
+        near = np.round(row)
+        fr = near.astype(np.int64).tolist()
+        dev = 0.0
+        for j in np.flatnonzero(np.abs(row - near) >= 1e-9):
+            fr[j] = Fraction(float(row[j])).limit_denominator(100000)
+            dev = max(dev, abs(float(fr[j]) - row[j]))
         # RREF of an exact rational null space computed in float64: entries within ~1e-9
-        if max(abs(float(f) - v) for f, v in zip(fr, row)) > 1e-7:
+        if dev > 1e-7:
             raise GlobalSearchError(f"{what}: a family coefficient is not a small rational "
-                                    f"(max deviation {max(abs(float(f) - v) for f, v in zip(fr, row)):.1e})")
+                                    f"(max deviation {dev:.1e})")
         out.append(fr)
     return out
 
