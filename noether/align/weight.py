@@ -10,15 +10,21 @@ import numpy as np
 from .perms import PermSet, same_block_sites, slab
 
 
-def axis_cost(ps: PermSet, k: int, theta_a, theta_b, value: int) -> np.ndarray:
+def axis_cost(ps: PermSet, k: int, theta_a, theta_b, value: int, solved: set | None = None) -> np.ndarray:
     """C[i, j] = Σ over the blocks carrying group k's axis of ⟨A unit i, B unit j⟩, the other
-    groups' permutations applied to B (and this group's at a second position of the same block)."""
+    groups' permutations applied to B (and this group's at a second position of the same block).
+    With ``solved``: only blocks whose other permuted axes are all in ``solved`` (when any are)."""
     from ..derive.discrete import permute
     g, model, shapes = ps.groups[k], ps.model, ps.shapes
     B0 = ps.apply(theta_b, skip=k)
     n = g.axis.size
     C = np.zeros((n, n))
-    for block, slot in g.axis.sites:
+    sites = g.axis.sites
+    if solved is not None:
+        ok = [(b, s) for b, s in sites if all(j in solved or j == k or b not in ps.groups[j].axis.blocks
+                                              for j in range(len(ps.groups)))]
+        sites = ok or sites
+    for block, slot in sites:
         Bk = B0
         other = same_block_sites(g.axis, block, slot)
         if other.sites:
@@ -44,6 +50,15 @@ def weight_matching(ps: PermSet, theta_a, theta_b, rng: np.random.Generator, res
     for r in range(max(1, restarts)):
         cur = PermSet(ps.model, ps.shapes, ps.groups, [p.copy() for p in start])
         order = list(todo) if r == 0 else list(rng.permutation(todo))
+        if r == 0:
+            # a first sweep in model order, each axis matched on the blocks whose other permuted
+            # axes are already matched (W1's rows against the fixed input first): a planted
+            # permutation is then found before the noise of unmatched neighbours can mislead it
+            solved = set(range(len(ps.groups))) - set(todo)
+            for k in order:
+                for v in range(len(cur.perms[k])):
+                    cur.perms[k][v] = solve_lap(axis_cost(cur, k, theta_a, theta_b, v, solved))
+                solved.add(k)
         for npass in range(1, max_passes + 1):
             changed = False
             for k in order:
