@@ -24,16 +24,17 @@ def digits(seed: int = 0, test: float = 0.25):
     return X[tr], Y[tr], X[te], Y[te]
 
 
-def mlp_spec(widths, *, fixed: int = 0, figlu: bool = False, fixed_seed: int = 0) -> str:
+def mlp_spec(widths, *, fixed: int = 0, figlu: bool = False, fixed_seed: int = 0, fixed_scale: float = 1.0,
+             figlu_scale: float = 1.0) -> str:
     """A ReLU MLP spec input-widths...-10 with cross-entropy; ``fixed``: W-asymmetric linear layers
     (K fixed entries per row); ``figlu``: σ-asymmetric x*sigmoid(Fx) in place of ReLU."""
     s = f'input = {widths[0]}\nloss = "cross_entropy"\n'
     for i, w in enumerate(widths[1:]):
         s += f'[[layer]]\ntype = "linear"\nout = {w}\n'
         if fixed:
-            s += f"fixed = {fixed}\nfixed_seed = {fixed_seed}\n"
+            s += f"fixed = {fixed}\nfixed_seed = {fixed_seed}\nfixed_scale = {fixed_scale}\n"
         if i < len(widths) - 2:
-            s += (f'[[layer]]\ntype = "figlu"\nseed = {fixed_seed + i}\n' if figlu else
+            s += (f'[[layer]]\ntype = "figlu"\nseed = {fixed_seed + i}\nscale = {figlu_scale}\n' if figlu else
                   '[[layer]]\ntype = "activation"\nfn = "relu"\n')
     return s
 

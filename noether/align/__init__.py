@@ -7,8 +7,12 @@
   (Frankle et al. 2020; Entezari et al. 2021).
 """
 
-from .align import AlignResult, align
+from . import canonical
+from ..derive.discrete import apply_group_element
+from .align import AlignResult, align, function_model
+from .align import permutation_groups as align_permutation_groups
 from .barrier import Path, interpolate
 from .params import load_parameters, save_parameters
 
-__all__ = ["AlignResult", "Path", "align", "interpolate", "load_parameters", "save_parameters"]
+__all__ = ["AlignResult", "Path", "align", "align_permutation_groups", "apply_group_element", "canonical", "function_model",
+           "interpolate", "load_parameters", "save_parameters"]

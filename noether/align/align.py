@@ -42,9 +42,19 @@ def permutation_groups(model, seed: int = 0):
     return amap, groups
 
 
+def function_model(model):
+    """The same network under the MSE loss: its derived symmetries are those of the function f
+    itself (alignment must keep f; a loss may have more, e.g. softmax's output translations), and
+    MLPs then take the per-interface method, which scales to any width."""
+    from ..model import Model
+    return model if model.loss_name == "mse" else Model.from_dict({**model.to_dict(), "loss": "mse"}, model.name)
+
+
 def align(model, theta_a, theta_b, X=None, Y=None, method: str = "weight", modulo: str = "permutation",
-          seed: int = 0, restarts: int = 3, points: int = 25) -> AlignResult:
-    """Align B to A; with data (X, Y) also the barrier before and after (``points`` α values)."""
+          seed: int = 0, restarts: int = 1, points: int = 25, groups=None, diagonal=None) -> AlignResult:
+    """Align B to A; with data (X, Y) also the barrier before and after (``points`` α values).
+    ``groups`` ((AxisMap, permutation groups) of :func:`permutation_groups`) and ``diagonal``
+    (:func:`.canonical.diagonal_group`) may be passed to reuse one derivation over many pairs."""
     if method not in METHODS:
         raise SpecError("--method", f"unknown {method!r}; accepted: " + ", ".join(METHODS))
     if modulo not in MODULI:
@@ -53,13 +63,13 @@ def align(model, theta_a, theta_b, X=None, Y=None, method: str = "weight", modul
         raise SpecError("--data", "activation matching needs data (X, Y)")
     t0 = time.perf_counter()
     theta_a, theta_b = np.asarray(theta_a, dtype=float), np.asarray(theta_b, dtype=float)
-    amap, groups = permutation_groups(model, seed)
+    amap, groups = groups if groups is not None else permutation_groups(model, seed)
     info: dict = {"method": method, "modulo": modulo}
     A, B = theta_a, theta_b
     if modulo == "group":
         from ..derive import derive
         from .canonical import canonicalise, diagonal_group
-        grp = diagonal_group(model, derive(model, seed))
+        grp = diagonal if diagonal is not None else diagonal_group(model, derive(function_model(model), seed))
         A, ia = canonicalise(grp, theta_a)
         B, ib = canonicalise(grp, theta_b)
         info["group"] = {"algebra_dim": grp.dim_algebra, "quotiented_dim": grp.k,

@@ -24,11 +24,12 @@ class PermSet:
                                            for g in groups])
 
     def apply(self, theta, skip: int | None = None, perms=None) -> np.ndarray:
-        """θ with every group's current permutation applied (except group ``skip``)."""
+        """θ with every group's current permutation applied (except group ``skip``); a copy."""
+        theta = np.array(theta, dtype=float, copy=True)
         for k, (g, P) in enumerate(zip(self.groups, perms if perms is not None else self.perms)):
             if k != skip:
                 for v, p in enumerate(P):
-                    theta = permute(self.model, self.shapes, theta, g.axis, p, g.per, v)
+                    permute(self.model, self.shapes, theta, g.axis, p, g.per, v, inplace=True)
         return theta
 
     def names(self) -> list[str]:

@@ -10,7 +10,8 @@ import numpy as np
 from .perms import PermSet, same_block_sites, slab
 
 
-def axis_cost(ps: PermSet, k: int, theta_a, theta_b, value: int, solved: set | None = None) -> np.ndarray:
+def axis_cost(ps: PermSet, k: int, theta_a, theta_b, value: int, solved: set | None = None,
+              cache: dict | None = None) -> np.ndarray:
     """C[i, j] = Σ over the blocks carrying group k's axis of ⟨A unit i, B unit j⟩, the other
     groups' permutations applied to B (and this group's at a second position of the same block).
     With ``solved``: only blocks whose other permuted axes are all in ``solved`` (when any are)."""
@@ -30,8 +31,13 @@ def axis_cost(ps: PermSet, k: int, theta_a, theta_b, value: int, solved: set | N
         if other.sites:
             for v, p in enumerate(ps.perms[k]):
                 Bk = permute(model, shapes, Bk, other, p, g.per, v)
-        C += slab(model, shapes, theta_a, block, slot, g.per, value) @ \
-            slab(model, shapes, Bk, block, slot, g.per, value).T
+        key = (k, value, block, slot)
+        Ma = cache.get(key) if cache is not None else None
+        if Ma is None:
+            Ma = np.ascontiguousarray(slab(model, shapes, theta_a, block, slot, g.per, value))
+            if cache is not None:
+                cache[key] = Ma             # A never changes: its slabs are reused every pass
+        C += Ma @ slab(model, shapes, Bk, block, slot, g.per, value).T
     return C
 
 
@@ -47,6 +53,7 @@ def weight_matching(ps: PermSet, theta_a, theta_b, rng: np.random.Generator, res
     todo = list(range(len(ps.groups))) if only is None else list(only)
     best, best_obj, passes_used = None, -np.inf, []
     start = [p.copy() for p in ps.perms]
+    cache: dict = {}
     for r in range(max(1, restarts)):
         cur = PermSet(ps.model, ps.shapes, ps.groups, [p.copy() for p in start])
         order = list(todo) if r == 0 else list(rng.permutation(todo))
@@ -57,13 +64,13 @@ def weight_matching(ps: PermSet, theta_a, theta_b, rng: np.random.Generator, res
             solved = set(range(len(ps.groups))) - set(todo)
             for k in order:
                 for v in range(len(cur.perms[k])):
-                    cur.perms[k][v] = solve_lap(axis_cost(cur, k, theta_a, theta_b, v, solved))
+                    cur.perms[k][v] = solve_lap(axis_cost(cur, k, theta_a, theta_b, v, solved, cache))
                 solved.add(k)
         for npass in range(1, max_passes + 1):
             changed = False
             for k in order:
                 for v in range(len(cur.perms[k])):
-                    C = axis_cost(cur, k, theta_a, theta_b, v)
+                    C = axis_cost(cur, k, theta_a, theta_b, v, cache=cache)
                     col, now = solve_lap(C), cur.perms[k][v]
                     ar = np.arange(len(col))
                     # a strict gain beyond the rounding of the n-term sums (ties keep the current one)

@@ -48,7 +48,8 @@ def add_arguments(p):
                    help="weight matching (default) or activation matching (needs --data)")
     p.add_argument("--modulo", choices=("permutation", "group"), default="permutation",
                    help="group: first bring both nets to the canonical point of their rescaling orbit")
-    p.add_argument("--restarts", type=positive_int, default=3, help="weight-matching restarts (default 3)")
+    p.add_argument("--restarts", type=positive_int, default=1, help="weight-matching runs: the first in model "
+                   "order from matched neighbours, the others in seeded random axis orders (default 1)")
     p.add_argument("--points", type=positive_int, default=25, help="alpha values for the barriers (default 25)")
     p.add_argument("--seed", type=int, default=0, help="seed of restarts and checks (default 0)")
     p.add_argument("--out", metavar="B_ALIGNED.npz", help="write aligned B (theta, parameters)")

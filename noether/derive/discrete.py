@@ -120,8 +120,8 @@ def axis_sites(model) -> AxisMap:
 
 
 # -- applying -------------------------------------------------------------------------------------
-def _views(model, shapes, theta):
-    th = np.array(theta, dtype=float, copy=True)
+def _views(model, shapes, theta, inplace: bool = False):
+    th = theta if inplace else np.array(theta, dtype=float, copy=True)
     return th, {k: v.reshape(shapes[k]) for k, v in model.unflatten(th).items()}
 
 
@@ -139,9 +139,11 @@ def _sub(arr, slot, per, block, value):
     return arr[tuple(sel)], slot - (cs < slot)
 
 
-def permute(model, shapes, theta, axis: AxisSites, perm, per: AxisSites | None = None, value: int = 0):
-    """θ with the units of ``axis`` relabelled by ``perm`` (new unit i = old unit perm[i])."""
-    th, p = _views(model, shapes, theta)
+def permute(model, shapes, theta, axis: AxisSites, perm, per: AxisSites | None = None, value: int = 0,
+            inplace: bool = False):
+    """θ with the units of ``axis`` relabelled by ``perm`` (new unit i = old unit perm[i]); a copy
+    unless ``inplace`` (θ a float64 array)."""
+    th, p = _views(model, shapes, theta, inplace)
     perm = np.asarray(perm, dtype=np.intp)
     for block, slot in axis.sites:
         sub, s = _sub(p[block], slot, per, block, value)
