@@ -340,16 +340,27 @@ def _null(M: np.ndarray, sig):
     # cheaper than an SVD of the tall M).  eigh is accurate to ~1e-16·λ_max, so null directions
     # show σ ≲ 1e-8·σ_max; genuine ones of these systems have σ ≳ 1e-4·σ_max (gaps reported).
     Ms = M / scale
-    lam, V = np.linalg.eigh(Ms.T @ Ms)
-    s_full = np.sqrt(np.clip(lam[::-1], 0.0, None))
-    V = V[:, ::-1].T
-    null = s_full < GRAM_RTOL * max(s_full[0], 1e-300)
-    gap = (float(s_full[null].max() / s_full[0]) if null.any() else 0.0,
-           float(s_full[~null].min() / s_full[0]) if (~null).any() else 1.0)
+    # a column at rounding level (a direction the outputs do not see, e.g. attention's key bias)
+    # is its own null vector e_j: its scaled norm ≤ 1e-9 is far below the null threshold and it
+    # couples to the others only at that level, so it is split off before the eigensolver
+    zero = norms <= 1e-12 * max(norms.max(), 1e-300)
+    keep = np.flatnonzero(~zero)
+    lam, W = np.linalg.eigh(Ms[:, keep].T @ Ms[:, keep]) if len(keep) else (np.zeros(0), np.zeros((0, 0)))
+    s_keep = np.sqrt(np.clip(lam[::-1], 0.0, None))
+    W = W[:, ::-1].T
+    top = max(s_keep[0] if len(s_keep) else 0.0, 1e-300)
+    null = s_keep < GRAM_RTOL * top
+    s_zero = norms[zero] / scale[zero]
+    s_null = np.concatenate([s_keep[null], s_zero])
+    gap = (float(s_null.max() / top) if len(s_null) else 0.0,
+           float(s_keep[~null].min() / top) if (~null).any() else 1.0)
     if gap[1] < 1e2 * GRAM_RTOL:
         raise GlobalSearchError(f"family {Family(sig, [], [], gap).name}: no clear singular-value gap "
                                 f"({gap[0]:.1e} / {gap[1]:.1e})")
-    return V[null] / scale[None, :], gap, scale
+    V = np.zeros((int(null.sum()) + int(zero.sum()), M.shape[1]))
+    V[:int(null.sum()), keep] = W[null]
+    V[np.arange(int(null.sum()), len(V)), np.flatnonzero(zero)] = 1.0
+    return V / scale[None, :], gap, scale
 
 
 # -- members: a family at given marks, at any widths ------------------------------------------------
