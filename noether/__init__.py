@@ -17,8 +17,9 @@ from .kernels.codegen import Kernels, build_kernels
 from .model import Activation, Layer, Linear, Loss, Model
 from .report import LawCheck, Report
 from .verify import VerifyOptions, verify
+from . import align  # composers: noether.align.align (Re-Basin matching), noether.align.interpolate (LMC)
 
 __all__ = [
     "Activation", "Derivation", "DivergenceError", "Kernels", "LawCheck", "Layer", "Linear", "Loss",
-    "Model", "Report", "SpecError", "VerifyOptions", "build_kernels", "derive", "verify", "__version__",
+    "Model", "Report", "SpecError", "VerifyOptions", "align", "build_kernels", "derive", "verify", "__version__",
 ]

@@ -69,11 +69,11 @@ def check_options(o: VerifyOptions) -> None:
         raise SpecError("--samples", f"must be a positive integer, got {o.samples}")
 
 
-def save_npz_atomic(path: str, **arrays) -> None:
+def save_npz_atomic(path: str, field: str = "--trajectory", **arrays) -> None:
     """Write an .npz through a temporary file in the same folder, then rename: never half-written."""
     directory = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(directory):
-        raise SpecError("--trajectory", f"folder {directory!r} does not exist")
+        raise SpecError(field, f"folder {directory!r} does not exist")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".npz")
     os.close(fd)
     try:

@@ -16,8 +16,8 @@ def add_arguments(p):
     p.add_argument("--latex", action="store_true", help="print formulas as LaTeX")
     p.add_argument("--seed", type=int, default=0, help="seed of the generic point for ranks (default 0)")
     p.add_argument("--method", choices=("auto", "global", "structured"), default="auto",
-                   help="auto: per-interface for MLPs, exact global search up to 64 parameters, else "
-                        "structured; or force one (default auto)")
+                   help="auto: per-interface for MLPs, else the structured search (certified); or force "
+                        "one; global: the exact global search, up to 64 parameters (default auto)")
 
 
 def run(args) -> int:

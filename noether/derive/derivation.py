@@ -19,7 +19,7 @@ from ..model.linear import Linear
 from ..optim import OPTIMIZERS
 from .algebra import Algebra, Family, build_algebra
 from .charges import Charge, ChargeFamily, charge_families, explicit_charges, i_, j_, k_, residual_charges
-from .discrete import discrete_symmetries
+from .discrete import derive_discrete, discrete_symmetries
 from .lagrangian import derive_bregman, eta, gamma, t
 from .laws import Law, derive_law
 from .rank import field_rank
@@ -120,8 +120,13 @@ class Derivation:
         return derive_bregman()
 
     @cached_property
+    def discrete_groups(self):
+        """The derived discrete symmetry groups (:class:`.discrete.DiscreteGroup`)."""
+        return derive_discrete(self.model, self.seed)
+
+    @cached_property
     def discrete(self) -> list[dict]:
-        return discrete_symmetries(self.algebra)
+        return discrete_symmetries(self.model, self.algebra, self.seed, self.discrete_groups)
 
     # -- presentation ---------------------------------------------------------------------------
     def family_field(self, fam: Family) -> dict[str, str]:
@@ -258,8 +263,8 @@ def noether_charge(g, syms) -> dict[str, sp.Expr]:
 def derive(model, seed: int = 0, method: str = "auto") -> Derivation:
     """Run the derivation stage for ``model`` (see module docstring).
 
-    ``method``: "auto" (the per-interface method for MLPs with MSE, else the exact global search
-    up to 64 parameters, else the structured search), "global" or "structured" to force one."""
+    ``method``: "auto" (the per-interface method for MLPs with MSE, else the structured search,
+    certified), "global" (the exact global search, D ≤ 64) or "structured" to force one."""
     if method != "auto" or model.loss_name != "mse" or \
             any(not (isinstance(l, Linear) or l.elementwise) for l in model.layers):
         from .general import general_algebra      # any layer / loss: exact global or structured search

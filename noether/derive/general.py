@@ -33,7 +33,8 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
     """(Algebra with explicit generators, [Charge], notes, json extras).
 
     ``method``: "global" (exact global search, D ≤ MAX_GLOBAL_D), "structured" (families derived
-    on reduced widths and lifted, :mod:`.layerwise`), or "auto" (global when it applies)."""
+    on reduced widths and lifted, :mod:`.layerwise`), or "auto" (structured; global for models of
+    at most MAX_GLOBAL_D parameters with a layer eps > 0)."""
     from ..errors import SpecError
     if method not in METHODS:
         raise SpecError("method", f"unknown method {method!r}; accepted: " + ", ".join(METHODS))
@@ -41,7 +42,14 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
         raise SpecError("method", f"the exact global search handles up to {MAX_GLOBAL_D} parameters; this "
                         f"model has {model.D}: use --method structured (or auto)")
     structured_info = None
-    if method == "global" or (method == "auto" and model.D <= MAX_GLOBAL_D):
+    # auto: the structured search, certified exactly modulo a prime at the real widths when they
+    # need no reduction (small models); the exact global search (minutes on ~50 parameters of
+    # attention or conv) when asked for, or for small models with eps > 0: eps leaves
+    # near-symmetries whose singular values sit at the eps level, where a sampled float null
+    # space has no clear gap, while exact elimination separates them
+    from .global_exact import _all_layers
+    has_eps = any(getattr(l, "eps", 0) for l in _all_layers(model))
+    if method == "global" or (method == "auto" and has_eps and model.D <= MAX_GLOBAL_D):
         res = global_exact(model, seed)
         method = f"exact global search ({res.backend}, {res.rows} independent equations, {res.samples} samples)"
         search = global_exact
@@ -74,9 +82,7 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
                         "n_gradient_charges": len(res.charges)}}
     if structured_info:
         extra["search"]["structured"] = structured_info
-    from .global_exact import _all_layers
-    eps_layers = [l for l in _all_layers(model) if getattr(l, "eps", 0)]   # incl. inside residual blocks
-    if eps_layers:
+    if has_eps:                                # incl. layers inside residual blocks
         from .epsbreak import eps_breaking
         report = eps_breaking(model, res, seed, search=search)
         extra["broken_by_eps"] = report

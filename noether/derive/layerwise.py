@@ -32,7 +32,7 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
-from ..model.axes import model_axes
+from ..model.axes import axis_name, model_axes
 from .generator import Generator
 from .global_exact import (P2, GlobalSearchError, _matmul_mod, _res, batch_size, model_problem,
                            sample_rows, summarise)
@@ -262,11 +262,19 @@ def _rational_rref(V: np.ndarray, what: str) -> list[list[Fraction]]:
         r += 1
     out = []
     for row in V[:r]:
-        fr = [Fraction(float(v)).limit_denominator(100000) for v in row]
+        # entries within 1e-9 of an integer (most are 0): that integer is the closest fraction with
+        # denominator <= 1e5 (any other is >= 1e-5 away); they stay Python ints (which have
+        # .numerator/.denominator), and limit_denominator runs on the rest only
+        near = np.round(row)
+        fr = near.astype(np.int64).tolist()
+        dev = 0.0
+        for j in np.flatnonzero(np.abs(row - near) >= 1e-9):
+            fr[j] = Fraction(float(row[j])).limit_denominator(100000)
+            dev = max(dev, abs(float(fr[j]) - row[j]))
         # RREF of an exact rational null space computed in float64: entries within ~1e-9
-        if max(abs(float(f) - v) for f, v in zip(fr, row)) > 1e-7:
+        if dev > 1e-7:
             raise GlobalSearchError(f"{what}: a family coefficient is not a small rational "
-                                    f"(max deviation {max(abs(float(f) - v) for f, v in zip(fr, row)):.1e})")
+                                    f"(max deviation {dev:.1e})")
         out.append(fr)
     return out
 
@@ -282,13 +290,6 @@ class Family:
     @property
     def name(self) -> str:
         return "F[" + ",".join(f"{axis_name(a)}:{m}" for a, m in self.signature) + "]"
-
-
-def axis_name(key) -> str:
-    """(("layer", 0), "out") -> "layer[0].out"; ((), "input") -> "input"."""
-    path, k = key
-    parts = [f"{path[i]}[{path[i + 1]}]" for i in range(0, len(path), 2)]
-    return ".".join(parts + [k])
 
 
 def solve_signature(Ls: list[Layout], sig, samplers: list[Sampler]) -> Family:
@@ -339,16 +340,27 @@ def _null(M: np.ndarray, sig):
     # cheaper than an SVD of the tall M).  eigh is accurate to ~1e-16·λ_max, so null directions
     # show σ ≲ 1e-8·σ_max; genuine ones of these systems have σ ≳ 1e-4·σ_max (gaps reported).
     Ms = M / scale
-    lam, V = np.linalg.eigh(Ms.T @ Ms)
-    s_full = np.sqrt(np.clip(lam[::-1], 0.0, None))
-    V = V[:, ::-1].T
-    null = s_full < GRAM_RTOL * max(s_full[0], 1e-300)
-    gap = (float(s_full[null].max() / s_full[0]) if null.any() else 0.0,
-           float(s_full[~null].min() / s_full[0]) if (~null).any() else 1.0)
+    # a column at rounding level (a direction the outputs do not see, e.g. attention's key bias)
+    # is its own null vector e_j: its scaled norm ≤ 1e-9 is far below the null threshold and it
+    # couples to the others only at that level, so it is split off before the eigensolver
+    zero = norms <= 1e-12 * max(norms.max(), 1e-300)
+    keep = np.flatnonzero(~zero)
+    lam, W = np.linalg.eigh(Ms[:, keep].T @ Ms[:, keep]) if len(keep) else (np.zeros(0), np.zeros((0, 0)))
+    s_keep = np.sqrt(np.clip(lam[::-1], 0.0, None))
+    W = W[:, ::-1].T
+    top = max(s_keep[0] if len(s_keep) else 0.0, 1e-300)
+    null = s_keep < GRAM_RTOL * top
+    s_zero = norms[zero] / scale[zero]
+    s_null = np.concatenate([s_keep[null], s_zero])
+    gap = (float(s_null.max() / top) if len(s_null) else 0.0,
+           float(s_keep[~null].min() / top) if (~null).any() else 1.0)
     if gap[1] < 1e2 * GRAM_RTOL:
         raise GlobalSearchError(f"family {Family(sig, [], [], gap).name}: no clear singular-value gap "
                                 f"({gap[0]:.1e} / {gap[1]:.1e})")
-    return V[null] / scale[None, :], gap, scale
+    V = np.zeros((int(null.sum()) + int(zero.sum()), M.shape[1]))
+    V[:int(null.sum()), keep] = W[null]
+    V[np.arange(int(null.sum()), len(V)), np.flatnonzero(zero)] = 1.0
+    return V / scale[None, :], gap, scale
 
 
 # -- members: a family at given marks, at any widths ------------------------------------------------

@@ -14,7 +14,9 @@ from .user import UserLayer, user_layer
 from .attention import Attention
 from .residual import Residual
 from .batchnorm import BatchNorm
+from .figlu import FiGLU
+from .wlinear import WAsymLinear
 
 __all__ = ["Activation", "Block", "Layer", "Linear", "Loss", "MSE", "Model", "CrossEntropy", "LayerNorm",
            "RMSNorm", "Radial", "GLU", "Conv1d", "UserLayer", "user_layer",
-           "Attention", "Residual", "BatchNorm"]
+           "Attention", "Residual", "BatchNorm", "FiGLU", "WAsymLinear"]

@@ -99,12 +99,28 @@ class AxisCtx:
 
 def model_axes(model) -> tuple[dict[str, list[tuple[Axis, ...]]], list[Axis]]:
     """({block name: per-dimension axis tuples}, output layout) of a bound model."""
+    blocks, layouts = model_axes_io(model)
+    return blocks, layouts[-1]
+
+
+def model_axes_io(model) -> tuple[dict[str, list[tuple[Axis, ...]]], list[list[Axis]]]:
+    """({block name: per-dimension axis tuples}, [input layout, then each top-level layer's
+    output layout]) of a bound model."""
     if model.seq:
         ins = [Axis(model.seq, False), Axis(model.features, True, [((), "input")])]
     else:
         ins = [Axis(model.input, True, [((), "input")])]
+    layouts = [list(ins)]
     blocks: dict[str, list[tuple[Axis, ...]]] = {}
     for i, layer in enumerate(model.layers):
         ins, bl = layer.axes(ins, AxisCtx(("layer", i)))
         blocks.update(bl)
-    return blocks, ins
+        layouts.append(list(ins))
+    return blocks, layouts
+
+
+def axis_name(key) -> str:
+    """(("layer", 0), "out") -> "layer[0].out"; ((), "input") -> "input"."""
+    path, k = key
+    parts = [f"{path[i]}[{path[i + 1]}]" for i in range(0, len(path), 2)]
+    return ".".join(parts + [k])

@@ -1,4 +1,5 @@
-"""``linear``: z = W x + b.  Blocks ``W<l>`` (out, in) and, if ``bias``, ``b<l>`` (out,)."""
+"""``linear``: z = W x + b.  Blocks ``W<l>`` (out, in) and, if ``bias``, ``b<l>`` (out,).  With
+``fixed = K`` the W-asymmetric variant (:mod:`.wlinear`)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,14 @@ class Linear(Layer):
 
     @classmethod
     def from_spec(cls, table, field):
-        check_keys(table, {"type", "out", "bias"}, field)
-        return cls(positive_int(table, "out", field), boolean(table, "bias", field, True))
+        check_keys(table, {"type", "out", "bias", "fixed", "fixed_seed", "fixed_scale"}, field)
+        out, bias = positive_int(table, "out", field), boolean(table, "bias", field, True)
+        if table.get("fixed", 0) != 0 or "fixed_seed" in table or "fixed_scale" in table:
+            from .fixed import seed_int
+            from .wlinear import WAsymLinear      # W-asymmetric option (Lim et al. 2024)
+            return WAsymLinear(out, positive_int(table, "fixed", field), bias, seed_int(table, "fixed_seed", field),
+                               table.get("fixed_scale", 1.0), field)
+        return cls(out, bias)
 
     @property
     def W(self) -> str:

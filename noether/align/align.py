@@ -1,0 +1,113 @@
+"""``align``: permute (and, modulo the group, canonicalise) network B to match network A.
+
+The permutation groups are the derived ones (:mod:`noether.derive.discrete`), so any layer type
+whose axes declare them (MLP units, conv channels, attention heads and their d_k/d_v
+coordinates, residual streams, GLU units) is aligned without a hand-written spec.  The aligned
+B computes the same function as B: ``max_output_change`` measures it on the data and must be at
+rounding level (an error otherwise)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import SpecError
+from .barrier import interpolate
+from .perms import PermSet
+
+METHODS = ("weight", "activation")
+MODULI = ("permutation", "group")
+#: |f_B − f_{B aligned}| / max|f_B| allowed: permutations reorder float64 sums (≲ 1e-15
+#: relative); the rescaling is exp(t) to ~1e-16 relative per parameter through ≤ ~10 layers.
+OUTPUT_TOL = 1e-9
+
+
+@dataclass
+class AlignResult:
+    theta: np.ndarray                 # B aligned
+    theta_a: np.ndarray               # A (canonicalised with modulo="group")
+    perms: PermSet
+    info: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"permutations": self.perms.to_json(), **self.info}
+
+
+def permutation_groups(model, seed: int = 0):
+    from ..derive.discrete import axis_sites, derive_discrete
+    amap = axis_sites(model)
+    groups = [g for g in derive_discrete(model, seed) if g.kind == "permutation" and g.units is None]
+    return amap, groups
+
+
+def function_model(model):
+    """The same network under the MSE loss: its derived symmetries are those of the function f
+    itself (alignment must keep f; a loss may have more, e.g. softmax's output translations), and
+    MLPs then take the per-interface method, which scales to any width."""
+    from ..model import Model
+    return model if model.loss_name == "mse" else Model.from_dict({**model.to_dict(), "loss": "mse"}, model.name)
+
+
+def align(model, theta_a, theta_b, X=None, Y=None, method: str = "weight", modulo: str = "permutation",
+          seed: int = 0, restarts: int = 1, points: int = 25, groups=None, diagonal=None) -> AlignResult:
+    """Align B to A; with data (X, Y) also the barrier before and after (``points`` α values).
+    ``groups`` ((AxisMap, permutation groups) of :func:`permutation_groups`) and ``diagonal``
+    (:func:`.canonical.diagonal_group`) may be passed to reuse one derivation over many pairs."""
+    if method not in METHODS:
+        raise SpecError("--method", f"unknown {method!r}; accepted: " + ", ".join(METHODS))
+    if modulo not in MODULI:
+        raise SpecError("--modulo", f"unknown {modulo!r}; accepted: " + ", ".join(MODULI))
+    if method == "activation" and X is None:
+        raise SpecError("--data", "activation matching needs data (X, Y)")
+    t0 = time.perf_counter()
+    theta_a, theta_b = np.asarray(theta_a, dtype=float), np.asarray(theta_b, dtype=float)
+    amap, groups = groups if groups is not None else permutation_groups(model, seed)
+    info: dict = {"method": method, "modulo": modulo}
+    A, B = theta_a, theta_b
+    if modulo == "group":
+        from ..derive import derive
+        from .canonical import canonicalise, diagonal_group
+        grp = diagonal if diagonal is not None else diagonal_group(model, derive(function_model(model), seed))
+        A, ia = canonicalise(grp, theta_a)
+        B, ib = canonicalise(grp, theta_b)
+        info["group"] = {"algebra_dim": grp.dim_algebra, "quotiented_dim": grp.k,
+                         "not_quotiented_dim": (grp.dim_algebra - grp.k) if grp.dim_algebra is not None else None,
+                         "canonical_A": ia, "canonical_B": ib,
+                         "note": "the diagonal (rescaling) subgroup is quotiented by its minimum-norm point; "
+                                 "non-diagonal generators (GL/orthogonal mixing) are not"}
+    ps = PermSet.identity(model, amap.shapes, groups)
+    rng = np.random.default_rng([seed, 17])
+    t1 = time.perf_counter()
+    if method == "activation":
+        from .activation import activation_matching
+        ps, hidden = activation_matching(ps, amap, A, B, X)
+        info["weight_matched_groups"] = [groups[k].axis.name for k in hidden]
+        if hidden:
+            from .weight import weight_matching
+            ps, wi = weight_matching(ps, A, B, rng, restarts, only=hidden)
+            info["search"] = wi
+    else:
+        from .weight import weight_matching
+        ps, wi = weight_matching(ps, A, B, rng, restarts)
+        info["search"] = wi
+    info["matching_seconds"] = time.perf_counter() - t1
+    aligned = ps.apply(B)
+    Xc = X if X is not None else np.random.default_rng([seed, 18]).standard_normal((64, model.input))
+    FB, FA = model.forward(theta_b, Xc), model.forward(aligned, Xc)
+    change = float(np.abs(FA - FB).max() / max(float(np.abs(FB).max()), 1e-300))
+    info["max_output_change"] = change
+    info["output_check_data"] = "--data" if X is not None else "64 seeded N(0,1) inputs"
+    if not change <= OUTPUT_TOL:
+        raise RuntimeError(f"the aligned network computes a different function (relative change {change:.2e} > "
+                           f"{OUTPUT_TOL:g}): a derived symmetry is wrong")
+    info["distance_before"] = float(np.linalg.norm(A - B))
+    info["distance_after"] = float(np.linalg.norm(A - aligned))
+    if X is not None:
+        info["barrier_before"] = interpolate(model, A, B, X, Y, points).barrier
+        info["barrier_after"] = interpolate(model, A, aligned, X, Y, points).barrier
+    else:
+        info["barrier_before"] = info["barrier_after"] = None
+    info["seconds"] = time.perf_counter() - t0
+    return AlignResult(aligned, A, ps, info)
