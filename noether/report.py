@@ -71,7 +71,7 @@ class Report:
             return (f"no law is claimed: {measured} quantities measured (drift), "
                     + (self.info.get("no_law_reason") or "no closed law for this run"))
         partial = sorted({c.check for c in laws if c.status == "partial"})
-        out = f"all {len(laws)} laws hold"
+        out = f"all laws hold ({len(laws)} checked)"
         if measured:
             out += f"; {measured} quantities measured, not checked"
         if partial:

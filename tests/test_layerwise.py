@@ -141,4 +141,4 @@ def test_an_empty_verification_is_not_success():
     rep = Report("m")
     assert not rep.ok and rep.verdict.startswith("no laws were checked")
     rep.add("C", "gd", 1e-12, 1e-10)
-    assert rep.ok and rep.verdict == "all laws hold"
+    assert rep.ok and rep.verdict.startswith("all laws hold")
