@@ -1,4 +1,4 @@
-"""The e^{−γt} decay of the Bregman-Lagrangian Noether charge of a rotation (THEORY.md §6; Wibisono,
+"""The e^{−γt} decay of the Bregman-Lagrangian Noether charge of a rotation (docs/theory.md §6; Wibisono,
 Wilson & Jordan 2016 for the Lagrangian, Kunin et al. 2021 / Tanaka & Kunin 2021 for the charge).
 
 For a linear net, the engine's gl(h) generators contain rotations (antisymmetric A, c = 0, found

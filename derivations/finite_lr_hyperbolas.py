@@ -1,4 +1,4 @@
-"""Finite learning rate: ReLU balancedness "diffuses between hyperbolas" (THEORY.md §4; Du, Hu & Lee
+"""Finite learning rate: ReLU balancedness "diffuses between hyperbolas" (docs/theory.md §4; Du, Hu & Lee
 2018 for the charge; Kunin et al. 2021 for the finite-η picture).
 
 Reproduces, for each derived balancedness charge C_i = |w_in|² + b² − |w_out|² of a ReLU MLP:

@@ -145,7 +145,7 @@ def verify(model, opts: VerifyOptions | None = None, progress=print, deriv=None,
         D = model.D
         Q, Qa, Qs = np.empty(G), np.empty(G), np.empty(G)
         worst = np.zeros(G)
-        # fields along a direction where L is exactly flat (THEORY.md §2 caveat, e.g. f(θ)·∂/∂b_K
+        # fields along a direction where L is exactly flat (docs/theory.md §2 caveat, e.g. f(θ)·∂/∂b_K
         # in attention): θ̇ there is rounding (~1e-16 of |θ̇|), so Q ≡ 0 and a relative residual is 0/0
         flat = np.ones(G, dtype=bool)
         ones = np.ones(D)

@@ -135,7 +135,7 @@ def pinned_units(net: Net, theta: np.ndarray, X: np.ndarray) -> list[dict]:
     """Units of piecewise activations (kink at 0) that the samples leave on one side.
 
     ``dead`` (σ' = 0 on every sample) and ``always-active`` (one polynomial piece on every
-    sample, i.e. linear for ReLU) are the local situations of THEORY §1.  A unit with fewer than
+    sample, i.e. linear for ReLU) are the local situations of docs/theory.md §9.  A unit with fewer than
     ``fan_in + 2`` samples on one side is ``rarely-active`` / ``rarely-inactive``: the samples do
     not pin down its piece and it too adds data-dependent laws.  Named by the linear layer
     feeding it (1-based, as in the parameter names) and the unit index (0-based).
@@ -249,7 +249,7 @@ def derived_count(model, flow: str, rng: np.random.Generator, gamma: float = 1.0
 
     Gradient flow: ``derive(model).n_independent_charges``.  Momentum: the functionally
     independent Noether charges e^{γt}(Aθ + c)·θ̇ of the generators with antisymmetric A, whose
-    source vanishes (THEORY §6; Marcotte, Gribonval, Peyré, ICML 2024).
+    source vanishes (docs/theory.md §6; Marcotte, Gribonval, Peyré, ICML 2024).
     """
     from .derivation import derive
 

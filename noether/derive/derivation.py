@@ -78,7 +78,7 @@ class Derivation:
     @cached_property
     def rotations(self) -> list:
         """Combinations of the explicit generators with antisymmetric A: their Bregman / heavy-ball
-        Noether charges Q = e^{γt}(Aθ + c)·θ̇ have zero source (THEORY.md §6), exactly."""
+        Noether charges Q = e^{γt}(Aθ + c)·θ̇ have zero source (docs/theory.md §6), exactly."""
         if not self.algebra.explicit:
             return []
         from .charges import _null

@@ -1,4 +1,4 @@
-"""Discrete symmetries of elementwise interfaces (THEORY.md §8).
+"""Discrete symmetries of elementwise interfaces (docs/theory.md §10).
 
 Permutations of the h units of a hidden interface always leave the model unchanged.  A relation
 σ(−u) = a σ(u) + b, found by :mod:`.funcdep` like every other relation, gives a *flip* of unit i:

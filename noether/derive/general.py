@@ -2,9 +2,9 @@
 
 The generators come from the exact global search (:mod:`.global_exact`) for small models and
 from the structured search (:mod:`.layerwise`: families on reduced widths, lifted) beyond that; the conserved charges are the
-exact symmetric-A combinations C = ½θᵀAθ + cᵀθ (THEORY.md §3).  Layers with ``eps`` > 0
+exact symmetric-A combinations C = ½θᵀAθ + cᵀθ (docs/theory.md §3).  Layers with ``eps`` > 0
 (normalisations) are also derived at eps = 0: the generators eps removes are reported, with how
-far their charges drift along a short GD run (THEORY.md §8, symmetry breaking).
+far their charges drift along a short GD run (docs/theory.md §4, symmetry breaking).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
             return alg, [], [f"generators from the {method}"] + sres.notes, extra
         res = sres.exact
     alg = ExplicitAlgebra(model, [], [], generators=res.generators)
-    # keep a functionally independent set (the others are functions of these, THEORY.md §2)
+    # keep a functionally independent set (the others are functions of these, docs/theory.md §2)
     kept = [(expr, g) for (expr, g), ind in zip(res.charges, res.independent) if ind]
     charges = [Charge(f"C.global[{n}]", FAMILY, expr, g, 1) for n, (expr, g) in enumerate(kept)]
     notes = [f"generators from the {method}"]

@@ -1,4 +1,4 @@
-"""Exact global search: every generator X(θ) = Aθ + c of a small model (THEORY.md §1–2).
+"""Exact global search: every generator X(θ) = Aθ + c of a small model (docs/theory.md §1–2).
 
 Condition (1), ∇_θ L · X = 0 for all θ, x, y, is linear in the D² + D unknowns (A, c).  With
 ℓ's output gradient ranging over the span of the loss's ``sensitivity`` rows S (all of R^out
@@ -11,7 +11,7 @@ null basis is lifted to QQ by rational reconstruction and every vector is re-che
 fresh samples modulo a second prime; a vector that fails raises :class:`GlobalSearchError`
 naming it.  Batch-coupled layers (batchnorm) are sampled on whole batches of B inputs.
 
-Reported (THEORY.md §2 caveat): ``dim`` of the linear+affine solution space, ``orbit_rank``
+Reported (docs/theory.md §2 caveat): ``dim`` of the linear+affine solution space, ``orbit_rank``
 (dim span{X(θ)} at a generic θ), and the functionally independent gradient-flow charges
 C = ½θᵀAθ + cᵀθ of the symmetric-A subspace (rank of their gradients at a generic θ).
 """
@@ -288,7 +288,7 @@ def _res(v, p) -> int:
 
 
 def gradient_subspace(gens: list[Generator]) -> list[Generator]:
-    """Exact basis of the combinations with symmetric A (gradient fields, THEORY.md §3)."""
+    """Exact basis of the combinations with symmetric A (gradient fields, docs/theory.md §3)."""
     from sympy.polys.matrices import DomainMatrix
     from sympy.polys.domains import QQ
     if not gens:

@@ -1,4 +1,4 @@
-"""Global search: every linear+affine generator X(θ) = Aθ + c of a small model (THEORY.md §2).
+"""Global search: every linear+affine generator X(θ) = Aθ + c of a small model (docs/theory.md §2).
 
 An independent route to the algebra, used to cross-check the structured per-interface method.
 The condition ∇L·X = 0 for every θ, x, y is, for the MSE loss with y free, J_f(θ; x) X(θ) = 0:

@@ -9,7 +9,7 @@ fixed axes).  A family member is the family at one choice of marks.
 
 1. A reduced copy of the model is built with each free axis at the smallest width that realises
    every equality pattern (two positions per block index plus the marks).
-2. Per signature, the pattern coefficients solving S J_f(θ; x) X(θ) = 0 (THEORY.md eq. 1) are a
+2. Per signature, the pattern coefficients solving S J_f(θ; x) X(θ) = 0 (docs/theory.md eq. (1)) are a
    null space, sampled at random float points of the reduced model (SVD, gap reported).  Its
    reduced row echelon form is rationalised and every family vector is certified *exactly*,
    modulo a prime at fresh rational points (:mod:`.global_exact`), or, for models without an
