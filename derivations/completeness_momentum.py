@@ -7,7 +7,7 @@ compared with the Noether charges e^{γt}(Aθ + c)·θ̇ of the generators whose
 Run: PYTHONPATH=. python derivations/completeness_momentum.py
 """
 
-from noether.derive.complete import count_laws
+from noether.completeness import count_laws
 from noether.model import Activation, Linear, Model
 
 

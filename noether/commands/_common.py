@@ -6,6 +6,8 @@ import json
 import sys
 
 from ..model import Model
+import argparse
+import math
 
 
 def add_spec(parser) -> None:
@@ -22,7 +24,6 @@ def print_json(obj) -> None:
 
 
 def positive_int(text: str) -> int:
-    import argparse
     try:
         v = int(text)
     except ValueError:
@@ -33,8 +34,6 @@ def positive_int(text: str) -> int:
 
 
 def finite_float(text: str) -> float:
-    import argparse
-    import math
     try:
         v = float(text)
     except ValueError:

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .complete_jets import ActStage, Net, activation_derivatives, is_piecewise, nested_bracket
+from .derivation import derive
+from ..errors import SpecError
 
 #: Relative singular values below ZERO are rounding (rows have unit norm; float64 jets carry
 #: ~1e-15 relative error per operation, amplified by at most ~1e3 through a few nested levels
@@ -251,7 +253,6 @@ def derived_count(model, flow: str, rng: np.random.Generator, gamma: float = 1.0
     independent Noether charges e^{γt}(Aθ + c)·θ̇ of the generators with antisymmetric A, whose
     source vanishes (docs/theory.md §6; Marcotte, Gribonval, Peyré, ICML 2024).
     """
-    from .derivation import derive
 
     try:
         d = derive(model)
@@ -296,7 +297,6 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
     the samples (:func:`centred`); plain random points with dead / always-active units are
     evaluated too (up to ``max_local``) and reported in ``local`` with their extra laws.
     """
-    from ..errors import SpecError
 
     t0 = time.perf_counter()
     if flow not in ("gradient", "momentum"):

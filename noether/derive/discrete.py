@@ -8,6 +8,7 @@ W[i,:], b[i] → −W[i,:], −b[i]; U[:,i] → a U[:,i]; b' → b' + b U[:,i] (
 from __future__ import annotations
 
 from math import factorial
+import numpy as np
 
 
 def discrete_symmetries(alg) -> list[dict]:
@@ -37,7 +38,6 @@ def discrete_symmetries(alg) -> list[dict]:
 
 def apply_permutation(model, theta, itf, perm):
     """θ with the units of interface ``itf`` permuted by ``perm`` (numpy, for checks)."""
-    import numpy as np
     p = {k: v.copy() for k, v in model.unflatten(np.asarray(theta, dtype=float).copy()).items()}
     L, R = itf.left, itf.right
     p[L.W] = p[L.W][perm]
@@ -48,7 +48,6 @@ def apply_permutation(model, theta, itf, perm):
 
 
 def apply_flip(model, theta, itf, unit, a, b):
-    import numpy as np
     p = {k: v.copy() for k, v in model.unflatten(np.asarray(theta, dtype=float).copy()).items()}
     L, R = itf.left, itf.right
     p[L.W][unit] *= -1

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from .algebra import Algebra
 from .charges import Charge
-from .global_exact import MAX_GLOBAL_D, global_exact
+from .global_exact import MAX_GLOBAL_D, global_exact, _all_layers
+from ..errors import SpecError
+from .layerwise import describe_family, structured
+from .epsbreak import eps_breaking
 
 FAMILY = "C.global.mixed"
 
@@ -34,7 +37,6 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
 
     ``method``: "global" (exact global search, D ≤ MAX_GLOBAL_D), "structured" (families derived
     on reduced widths and lifted, :mod:`.layerwise`), or "auto" (global when it applies)."""
-    from ..errors import SpecError
     if method not in METHODS:
         raise SpecError("method", f"unknown method {method!r}; accepted: " + ", ".join(METHODS))
     if method == "global" and model.D > MAX_GLOBAL_D:
@@ -46,7 +48,6 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
         method = f"exact global search ({res.backend}, {res.rows} independent equations, {res.samples} samples)"
         search = global_exact
     else:
-        from .layerwise import describe_family, structured
         sres = structured(model, seed)
         structured_info = {
             "reduced_D": sres.reduced_D, "members": sres.members, "certified": sres.certified,
@@ -74,10 +75,8 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
                         "n_gradient_charges": len(res.charges)}}
     if structured_info:
         extra["search"]["structured"] = structured_info
-    from .global_exact import _all_layers
-    eps_layers = [l for l in _all_layers(model) if getattr(l, "eps", 0)]   # incl. inside residual blocks
+    eps_layers = [l for l in _all_layers(model) if l.eps]   # incl. inside residual blocks
     if eps_layers:
-        from .epsbreak import eps_breaking
         report = eps_breaking(model, res, seed, search=search)
         extra["broken_by_eps"] = report
         if report:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from .global_exact import batch_size
 
 
 @dataclass
@@ -97,7 +98,6 @@ def output_jacobian(model, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 def numeric_null_space(model, seed: int = 0, rtol: float = 1e-9):
     """SVD null space of S J (Aθ + c) = 0 at random float points: (basis, gap, singular values)."""
-    from .global_exact import batch_size
     D, B = model.D, batch_size(model)
     rng = np.random.default_rng([seed, 41])
     S1 = np.array(model.loss.sensitivity(model.output), dtype=float)
