@@ -13,13 +13,9 @@ and charges with the statement above, cross-checks the algebra numerically, and 
 import numpy as np
 import sympy as sp
 
-from noether.derive.derivation import derive
-from noether.derive.generator import Generator
-from noether.derive.global_exact import global_exact
-from noether.derive.globalsearch import cross_check
-from noether.derive.span import Span
+from noether import VerifyOptions, verify
+from noether.derive import Generator, Span, cross_check, derive, global_exact
 from noether.model import Attention, Model
-from noether.verify import VerifyOptions, verify
 
 DK = 2
 

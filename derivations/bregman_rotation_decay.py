@@ -1,4 +1,4 @@
-"""The e^{−γt} decay of the Bregman-Lagrangian Noether charge of a rotation (THEORY.md §6; Wibisono,
+"""The e^{−γt} decay of the Bregman-Lagrangian Noether charge of a rotation (docs/theory.md §6; Wibisono,
 Wilson & Jordan 2016 for the Lagrangian, Kunin et al. 2021 / Tanaka & Kunin 2021 for the charge).
 
 For a linear net, the engine's gl(h) generators contain rotations (antisymmetric A, c = 0, found
@@ -13,14 +13,11 @@ as β → 1 (the continuous limit).   Run:  python derivations/bregman_rotation_
 import numpy as np
 
 import noether
-from noether.derive.continuous import bregman_gamma
-from noether.derive.laws import derive_state_law
-from noether.kernels.codegen import build_kernels
+from noether import generator_sparse, rotation_combinations
+from noether.derive import bregman_gamma, derive_state_law
+from noether.kernels import build_kernels
 from noether.optim import make_rule
-from noether.run.data import initial_parameters, random_data
-from noether.run.optimizers import run_optimizer
-from noether.run.sweep import rotation_combinations
-from noether.run.verify_optim import generator_sparse
+from noether.run import initial_parameters, random_data, run_optimizer
 
 model = noether.Model(3, [noether.Linear(4), noether.Linear(2)], name="linear_3_4_2")
 d = noether.derive(model)

@@ -8,9 +8,7 @@ that their functional rank equals the count.  Run: PYTHONPATH=. python derivatio
 
 import numpy as np
 
-from noether.derive.complete import count_laws
-from noether.derive.complete_exact import ExactNet, exact_lie_rank, exact_point
-from noether.derive.polysearch import search
+from noether.completeness import ExactNet, count_laws, exact_lie_rank, exact_point, polynomial_search as search
 from noether.model import Linear, Model
 
 ok = True

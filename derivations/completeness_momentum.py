@@ -3,11 +3,11 @@
 Lift θ̈ = −γθ̇ − ∇L to (t, θ, v) and count 2D + 1 − dim Lie of F₀ = ∂_t + v·∂_θ − γv·∂_v and
 G_X = X(θ)·∂_v (Marcotte, Gribonval, Peyré, ICML 2024, "Keep the momentum").  The survivors are
 compared with the Noether charges e^{γt}(Aθ + c)·θ̇ of the generators whose A is antisymmetric
-(THEORY §6): rotations O(h) of linear hidden layers survive, rescalings (ReLU) do not.
+(docs/theory.md §6): rotations O(h) of linear hidden layers survive, rescalings (ReLU) do not.
 Run: PYTHONPATH=. python derivations/completeness_momentum.py
 """
 
-from noether.derive.complete import count_laws
+from noether.completeness import count_laws
 from noether.model import Activation, Linear, Model
 
 

@@ -8,9 +8,7 @@ laws of a random point with a dead unit.  Run: PYTHONPATH=. python derivations/c
 
 import numpy as np
 
-from noether.derive.complete import count_laws
-from noether.derive.complete_exact import ExactNet, exact_lie_rank, exact_point
-from noether.derive.polysearch import search
+from noether.completeness import ExactNet, count_laws, exact_lie_rank, exact_point, polynomial_search as search
 from noether.model import Activation, Linear, Model
 
 

@@ -1,4 +1,4 @@
-"""Finite learning rate: ReLU balancedness "diffuses between hyperbolas" (THEORY.md §4; Du, Hu & Lee
+"""Finite learning rate: ReLU balancedness "diffuses between hyperbolas" (docs/theory.md §4; Du, Hu & Lee
 2018 for the charge; Kunin et al. 2021 for the finite-η picture).
 
 Reproduces, for each derived balancedness charge C_i = |w_in|² + b² − |w_out|² of a ReLU MLP:
@@ -13,14 +13,11 @@ Exits non-zero if any of these fails.   Run:  python derivations/finite_lr_hyper
 import numpy as np
 
 import noether
-from noether.derive.continuous import fit_order
-from noether.derive.laws import derive_law
-from noether.kernels.codegen import build_kernels
+from noether import charge_matrices
+from noether.derive import derive_law, fit_order
+from noether.kernels import build_kernels
 from noether.optim import make_rule
-from noether.run.data import initial_parameters, random_data
-from noether.run.optimizers import run_optimizer
-from noether.run.recheck import eval_law
-from noether.run.verify_optim import charge_matrices
+from noether.run import eval_law, initial_parameters, random_data, run_optimizer
 
 model = noether.Model(3, [noether.Linear(4), noether.Activation("relu"), noether.Linear(2)], name="relu_3_4_2")
 d = noether.derive(model)

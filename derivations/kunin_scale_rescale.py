@@ -11,12 +11,11 @@ and the exact per-step laws hold (≤ 1e-10).   Run:  python derivations/kunin_s
 """
 
 import noether
-from noether.derive.continuous import fit_order, prediction_errors
-from noether.kernels.codegen import build_kernels
+from noether.derive import fit_order, prediction_errors
+from noether.kernels import build_kernels
 from noether.model import Linear, RMSNorm
 from noether.optim import make_rule
-from noether.run.data import initial_parameters, random_data
-from noether.run.optimizers import run_optimizer
+from noether.run import initial_parameters, random_data, run_optimizer
 
 MODELS = {
     "scale (weights into rmsnorm)": noether.Model(2, [Linear(3, bias=False), RMSNorm(eps=0.0), Linear(2)],

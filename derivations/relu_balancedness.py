@@ -1,7 +1,7 @@
 """Du, Hu & Lee (2018): per-neuron balancedness of ReLU networks, derived and verified.
 
 Reproduces: for every hidden ReLU unit i, |W1[i,:]|² + b1[i]² − |W2[:,i]|² is conserved under
-gradient flow, and under GD it moves by exactly η²·Q(g) per step (THEORY.md §4).
+gradient flow, and under GD it moves by exactly η²·Q(g) per step (docs/theory.md §4).
 Run:  python derivations/relu_balancedness.py
 """
 

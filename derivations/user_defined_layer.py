@@ -8,11 +8,9 @@ the next layer (a_i² − |W2[:, i]|²), and the cross-check confirms them numer
     PYTHONPATH=. python derivations/user_defined_layer.py
 """
 
-from noether.derive.derivation import derive
-from noether.derive.global_exact import global_exact
-from noether.derive.globalsearch import cross_check
+from noether import VerifyOptions, verify
+from noether.derive import cross_check, derive, global_exact
 from noether.model import Linear, Model, user_layer
-from noether.verify import VerifyOptions, verify
 
 
 def gain_forward(x, p):

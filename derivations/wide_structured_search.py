@@ -22,10 +22,9 @@ import time
 
 import sympy as sp
 
-from noether.derive.derivation import derive
-from noether.model import Linear, Model, Radial
-from noether.model.layernorm import LayerNorm
-from noether.verify import VerifyOptions, verify
+from noether import VerifyOptions, verify
+from noether.derive import derive
+from noether.model import LayerNorm, Linear, Model, Radial
 
 H = 24
 

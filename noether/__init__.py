@@ -9,7 +9,7 @@ Pipeline, one direction:  spec -> Model -> Derivation -> Kernels -> Run -> Repor
 (4, 4)
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .derive import Derivation, derive
 from .errors import DivergenceError, SpecError
@@ -18,8 +18,11 @@ from .model import Activation, Layer, Linear, Loss, Model
 from .report import LawCheck, Report
 from .verify import VerifyOptions, verify
 from . import align  # composers: noether.align.align (Re-Basin matching), noether.align.interpolate (LMC)
+from .run.sweep import rotation_combinations
+from .run.verify_optim import charge_matrices, generator_sparse
 
 __all__ = [
     "Activation", "Derivation", "DivergenceError", "Kernels", "LawCheck", "Layer", "Linear", "Loss",
     "Model", "Report", "SpecError", "VerifyOptions", "align", "build_kernels", "derive", "verify", "__version__",
 ]
+__all__ += ["charge_matrices", "generator_sparse", "rotation_combinations"]   # composers' helpers

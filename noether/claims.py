@@ -26,6 +26,7 @@ from .testing.charge import quantity
 from .testing.search import find_counterexample
 from .testing.target import Layout
 from .testing.transforms import BlockMap
+from .testing.stepping import make_rule
 
 
 @dataclass
@@ -116,7 +117,6 @@ def build_check(model, c: Claim):
         def check(theta, X, Y, t):
             assert_conserved(model, q, theta, X, Y, claim=text)
         return text, False, check
-    from .testing.stepping import make_rule
     rule = make_rule(c.optimizer, c.lr, c.hyper)
     if c.law == "derived":
         form = q.quadratic_form()

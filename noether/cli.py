@@ -12,6 +12,7 @@ import pkgutil
 import sys
 
 from . import commands
+from ._version import __version__
 from .errors import SpecError
 
 
@@ -25,7 +26,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     each verb imports what it needs, e.g. ``claim`` the hypothesis-based checks)."""
     parser = _Parser(prog="noether", description="Parameter-space symmetries of neural networks: "
                      "derive the Lie algebra, charges and breaking laws; verify them with numba kernels.")
-    from . import __version__
     parser.add_argument("--version", action="version", version=f"noether {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True

@@ -8,18 +8,19 @@ Relative means: divided by the sum of absolute values of the terms, the scale of
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from .derive.derivation import derive
 from .errors import SpecError
+from .io import save_npz_atomic  # noqa: F401 (re-exported: noether.verify.save_npz_atomic)
 from .kernels.codegen import build_kernels
-from .report import Report
+from .run.checks import Report
 from .run.data import initial_parameters, load_data, random_data
 from .run.gd import run_gd
+from .run.flows import bregman_flow, gradient_flow
+from .run.verify_optim import verify_optimizer
 
 TOL_GF = 1e-8        # DOP853 at rtol 1e-10 over O(10) time units: drift ~1e-10 relative, 100x margin
 TOL_GD = 1e-10       # the law is an identity; float64 rounding of C and the update is ~1e-15 relative
@@ -69,30 +70,13 @@ def check_options(o: VerifyOptions) -> None:
         raise SpecError("--samples", f"must be a positive integer, got {o.samples}")
 
 
-def save_npz_atomic(path: str, field: str = "--trajectory", **arrays) -> None:
-    """Write an .npz through a temporary file in the same folder, then rename: never half-written."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(directory):
-        raise SpecError(field, f"folder {directory!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def verify(model, opts: VerifyOptions | None = None, progress=print, deriv=None, kernels=None) -> Report:
     opts = opts or VerifyOptions()
     check_options(opts)
     if opts.trajectory and not opts.trajectory.endswith(".npz"):
         raise SpecError("--trajectory", "must name a .npz file")
     if opts.optimizer is not None:
-        from .run.verify_optim import verify_optimizer
         return verify_optimizer(model, opts, progress, deriv, kernels)
-    from .run.flows import bregman_flow, gradient_flow
     deriv = deriv or derive(model)
     if deriv.dim == 0 and not opts.trajectory:      # nothing to check, by design: say so, run nothing
         return Report(model.name, info={"lr": opts.lr, "steps": opts.steps, "seed": opts.seed,
@@ -164,7 +148,7 @@ def verify(model, opts: VerifyOptions | None = None, progress=print, deriv=None,
         D = model.D
         Q, Qa, Qs = np.empty(G), np.empty(G), np.empty(G)
         worst = np.zeros(G)
-        # fields along a direction where L is exactly flat (THEORY.md §2 caveat, e.g. f(θ)·∂/∂b_K
+        # fields along a direction where L is exactly flat (docs/theory.md §2 caveat, e.g. f(θ)·∂/∂b_K
         # in attention): θ̇ there is rounding (~1e-16 of |θ̇|), so Q ≡ 0 and a relative residual is 0/0
         flat = np.ones(G, dtype=bool)
         ones = np.ones(D)

@@ -22,7 +22,7 @@ def test_structured_mlp_agrees_with_global(act):
     m = Model(2, [Linear(3), Activation(act), Linear(2)])
     d, g = derive(m), global_exact(m)
     # the global space may hold θ-dependent multiples of flat directions: compare the meaningful
-    # numbers (THEORY.md §2 caveat); for these MLPs there are none, so dims agree too
+    # numbers (docs/theory.md §2 caveat); for these MLPs there are none, so dims agree too
     assert (d.dim, d.orbit_rank, d.n_independent_charges) == (g.dim, g.orbit_rank, g.n_independent_charges)
 
 

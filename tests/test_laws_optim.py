@@ -12,7 +12,7 @@ th, g, v = sp.symbols("theta g v")
 
 
 def test_gd_weight_decay_scale_law_matches_theory():
-    # THEORY §4: |θ_{k+1}|² = (1−2ηλ)|θ_k|² + η²|g_k + λθ_k|² for a scale charge (L = 0, B(g, θ) = 0)
+    # docs/theory.md §4: |θ_{k+1}|² = (1−2ηλ)|θ_k|² + η²|g_k + λθ_k|² for a scale charge (L = 0, B(g, θ) = 0)
     law = derive_law(make_rule("gd", weight_decay=0.1))
     rhs = sp.expand(law.rhs.subs({L(g): 0, L(th): 0}))
     # ½|θ'|² − ½|θ|² with B(g,θ)=0: −ηλ B(θ,θ) + η²/2 (B(g,g) + λ² B(θ,θ))
@@ -21,7 +21,7 @@ def test_gd_weight_decay_scale_law_matches_theory():
 
 
 def test_heavy_ball_rotation_charge_decays_by_beta():
-    # THEORY §4: antisymmetric A under heavy ball: P_{k+1} = β P_k exactly (λ = 0, τ = 0)
+    # docs/theory.md §4: antisymmetric A under heavy ball: P_{k+1} = β P_k exactly (λ = 0, τ = 0)
     law = derive_state_law(make_rule("momentum"))
     assert law.rho == beta and law.source_rotation == 0
 

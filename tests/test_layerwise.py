@@ -1,7 +1,7 @@
 """The structured search (families on reduced widths, lifted; noether.derive.layerwise) against
 two independent routes: the exact global search on small instances of every layer type, and
 the per-interface MLP method on wide MLPs.  Counts compared are dim, orbit rank and the number
-of functionally independent charges (THEORY.md §2); all three are exact integers, so equality
+of functionally independent charges (docs/theory.md §2); all three are exact integers, so equality
 is the test."""
 
 import json
@@ -96,7 +96,7 @@ def test_transcendental_sigma_is_certified_in_float():
 
 
 def test_attention_gl_dk_beyond_the_global_search():
-    """GL(d_k) per head on (W_Q, W_K) and GL(d_v) on (W_V, W_O) (THEORY.md §2), at D = 80 > 64
+    """GL(d_k) per head on (W_Q, W_K) and GL(d_v) on (W_V, W_O) (docs/theory.md §2), at D = 80 > 64
     where only the structured search runs: dim = heads·(d_k² + d_v²), and the charges are the
     symmetric entries of W_Q W_Qᵀ − W_K W_Kᵀ and W_V W_Vᵀ − W_Oᵀ W_O per head."""
     m = Model.from_toml("input = 2\nseq = 2\n" + _L("attention", heads=2, d_k=8, d_v=2, out=2, bias=False))

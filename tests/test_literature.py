@@ -36,8 +36,8 @@ def test_zhao_linear_matrix_charge():
 
 
 def test_homogeneous_degree_alpha_form():
-    """Degree-α homogeneous σ: |w_in|² + b² − α|w_out|² (Zhao et al.; THEORY.md writes the
-    factor on the wrong side — d/dt of this form vanishes, of α|w_in|² − |w_out|² it does not)."""
+    """Degree-α homogeneous σ: |w_in|² + b² − α|w_out|² (Zhao et al.; docs/theory.md §3).  The
+    factor α sits on w_out: d/dt of this form vanishes, of α|w_in|² − |w_out|² it does not."""
     for act, alpha in [("z**3", 3), ("z*Abs(z)", 2), ("Max(z, 0)**2", 2)]:
         m = mlp(act, (2, 3, 2))
         d = derive(m)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SpecError
+from ..io import save_npz_atomic
 
 
 def load_parameters(model, path: str, field: str) -> np.ndarray:
@@ -38,6 +39,5 @@ def load_parameters(model, path: str, field: str) -> np.ndarray:
 
 def save_parameters(model, path: str, theta: np.ndarray, field: str = "--out") -> None:
     """Write ``theta`` and ``parameters`` atomically (never a half-written file)."""
-    from ..verify import save_npz_atomic
     save_npz_atomic(path, field=field, theta=np.asarray(theta, dtype=float),
                     parameters=np.array(model.parameters))

@@ -161,7 +161,7 @@ class TorchMethod(_Base):
 
     def __init__(self, problem, deriv):
         super().__init__(problem, deriv)
-        import torch
+        import torch  # optional extra (torch): only when this baseline runs
         self.torch = torch
         self.default_threads = torch.get_num_threads()
         self.Xt = torch.from_numpy(self.X)
@@ -226,9 +226,9 @@ class TorchMTMethod(TorchMethod):
 class JaxMethod(_Base):
     def __init__(self, problem, deriv):
         super().__init__(problem, deriv)
-        import jax
+        import jax  # optional (jax): only when this baseline runs
         jax.config.update("jax_enable_x64", True)
-        import jax.numpy as jnp
+        import jax.numpy as jnp  # optional (jax), after enabling x64
         self.jax, self.jnp = jax, jnp
         seq, fams, lr, N, steps = self.seq, self.fams, self.p.lr, self.X.shape[0], self.p.steps
         ius = {f.h: np.triu_indices(f.h, 1) for f in fams if f.kind == "pair"}

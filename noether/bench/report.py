@@ -150,9 +150,9 @@ def table(res: BenchResult) -> str:
 def plot(res: BenchResult, path: str) -> str | None:
     """steps/s against width per method, one panel per (activation, samples); None without matplotlib."""
     try:
-        import matplotlib
+        import matplotlib  # lazy: optional plots extra, slow to import
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # after choosing the Agg backend
     except ImportError:
         return None
     panels = sorted({(r.activation, r.samples) for r in res.rows})

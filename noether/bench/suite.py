@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .methods import METHODS, make
+import os
 
 TOL = 1e-10   # max |Δ| / max |reference| over final θ and all recorded charges
 MAX_REPEATS = 25
@@ -118,7 +119,6 @@ def bench_problem(problem, methods, repeats: int, progress=lambda s: None, cache
 def matmul_peak(n: int = 1024, repeats: int = 7) -> float:
     """Measured float64 GFLOP/s of numpy's BLAS on an n×n product: the best of one thread and all
     threads, median of ``repeats`` each (the machine's attainable dense-product rate)."""
-    import os
 
     from ..kernels.primitives import blas_threads
     rng = np.random.default_rng(0)

@@ -7,6 +7,8 @@ import sys
 
 from ..errors import SpecError
 from ..model import Model
+import argparse
+import math
 
 
 def add_spec(parser) -> None:
@@ -38,7 +40,6 @@ def print_json(obj) -> None:
 
 
 def positive_int(text: str) -> int:
-    import argparse
     try:
         v = int(text)
     except ValueError:
@@ -49,8 +50,6 @@ def positive_int(text: str) -> int:
 
 
 def finite_float(text: str) -> float:
-    import argparse
-    import math
     try:
         v = float(text)
     except ValueError:

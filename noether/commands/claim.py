@@ -9,12 +9,12 @@ from __future__ import annotations
 from ..claims import Claim, check_claim
 from ..errors import SpecError
 from ._common import add_spec, finite_float, load, positive_int
+import argparse
 
 HELP = "property-test a claimed symmetry or conservation law; print a shrunk counterexample if false"
 
 
 def _pair(text: str) -> tuple[float, float]:
-    import argparse
     try:
         lo, hi = (float(x) for x in text.split(","))
     except ValueError:

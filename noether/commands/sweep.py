@@ -8,6 +8,7 @@ import os
 import sys
 
 from ..errors import SpecError
+from ..io import atomic_write
 from ..optim import OPTIMIZERS, make_rule
 from ._common import add_spec, finite_float, load, positive_int
 
@@ -114,13 +115,6 @@ def run(args) -> int:
     return 0
 
 
-def _atomic(path: str, write) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as fh:
-        write(fh)
-    os.replace(tmp, path)
-
-
 def write_table(stem: str, rows: list[dict], orders: dict) -> None:
     flat = [{k: v for k, v in r.items() if k != "trajectory"} for r in rows]
     cols = sorted({k for r in flat for k in r}, key=lambda k: (k not in ("lr", "seed", "steps"), k))
@@ -129,15 +123,15 @@ def write_table(stem: str, rows: list[dict], orders: dict) -> None:
         wr = csv.DictWriter(fh, fieldnames=cols)
         wr.writeheader()
         wr.writerows(flat)
-    _atomic(stem + ".csv", w_csv)
-    _atomic(stem + ".json", lambda fh: json.dump({"rows": rows, "error_orders": orders}, fh, indent=1))
+    atomic_write(stem + ".csv", w_csv, field="--out")
+    atomic_write(stem + ".json", lambda fh: json.dump({"rows": rows, "error_orders": orders}, fh, indent=1), field="--out")
 
 
 def write_plots(stem: str, rows: list[dict], orders: dict) -> list[str]:
     try:
-        import matplotlib
+        import matplotlib  # lazy: optional plots extra, slow to import
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # after choosing the Agg backend
     except ImportError:
         print("  (plots skipped: pip install 'noether[plots]')", file=sys.stderr)
         return []

@@ -1,4 +1,4 @@
-"""Conserved charges of gradient flow (THEORY.md §3), family by family.
+"""Conserved charges of gradient flow (docs/theory.md §3), family by family.
 
 A generator X = Aθ + c is a gradient field iff A is symmetric; then C = ½θᵀAθ + cᵀθ is
 conserved under θ̇ = −η∇L because ∇C·∇L = X·∇L = 0.  Within each interface the engine solves

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .complete_jets import ActStage, Net, activation_derivatives, is_piecewise, nested_bracket
+from .derivation import derive
+from ..errors import SpecError
 
 #: Relative singular values below ZERO are rounding (rows have unit norm; float64 jets carry
 #: ~1e-15 relative error per operation, amplified by at most ~1e3 through a few nested levels
@@ -135,7 +137,7 @@ def pinned_units(net: Net, theta: np.ndarray, X: np.ndarray) -> list[dict]:
     """Units of piecewise activations (kink at 0) that the samples leave on one side.
 
     ``dead`` (σ' = 0 on every sample) and ``always-active`` (one polynomial piece on every
-    sample, i.e. linear for ReLU) are the local situations of THEORY §1.  A unit with fewer than
+    sample, i.e. linear for ReLU) are the local situations of docs/theory.md §9.  A unit with fewer than
     ``fan_in + 2`` samples on one side is ``rarely-active`` / ``rarely-inactive``: the samples do
     not pin down its piece and it too adds data-dependent laws.  Named by the linear layer
     feeding it (1-based, as in the parameter names) and the unit index (0-based).
@@ -249,9 +251,8 @@ def derived_count(model, flow: str, rng: np.random.Generator, gamma: float = 1.0
 
     Gradient flow: ``derive(model).n_independent_charges``.  Momentum: the functionally
     independent Noether charges e^{γt}(Aθ + c)·θ̇ of the generators with antisymmetric A, whose
-    source vanishes (THEORY §6; Marcotte, Gribonval, Peyré, ICML 2024).
+    source vanishes (docs/theory.md §6; Marcotte, Gribonval, Peyré, ICML 2024).
     """
-    from .derivation import derive
 
     try:
         d = derive(model)
@@ -296,7 +297,6 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
     the samples (:func:`centred`); plain random points with dead / always-active units are
     evaluated too (up to ``max_local``) and reported in ``local`` with their extra laws.
     """
-    from ..errors import SpecError
 
     t0 = time.perf_counter()
     if flow not in ("gradient", "momentum"):

@@ -21,6 +21,8 @@ import sympy as sp
 
 from ..errors import SpecError
 from ..model.catalogue import z as _z
+from ..model.activation import Activation
+from ..model.linear import Linear
 
 #: sympy atoms that make an activation piecewise, with its kink at z = 0 (relu, abs, leaky …).
 _PIECEWISE = (sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.Piecewise, sp.sign)
@@ -82,8 +84,6 @@ class Net:
     """A model reduced to what the counter needs; raises SpecError for unsupported layers."""
 
     def __init__(self, model):
-        from ..model.activation import Activation
-        from ..model.linear import Linear
 
         self.model = model
         self.D = model.D

@@ -1,4 +1,4 @@
-"""Continuous models of finite-rate dynamics (THEORY.md §5-6): closed forms and their errors.
+"""Continuous models of finite-rate dynamics (docs/theory.md §5-6): closed forms and their errors.
 
 Kunin et al. (2021, "Neural Mechanics") model SGD with momentum β, dampening τ and coupled
 weight decay λ by the modified flow

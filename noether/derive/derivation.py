@@ -18,11 +18,15 @@ import sympy as sp
 from ..model.linear import Linear
 from ..optim import OPTIMIZERS
 from .algebra import Algebra, Family, build_algebra
-from .charges import Charge, ChargeFamily, charge_families, explicit_charges, i_, j_, k_, residual_charges
+from .charges import (
+    Charge, ChargeFamily, charge_families, explicit_charges, i_, j_, k_, residual_charges, _null,
+)
 from .discrete import derive_discrete, discrete_symmetries
 from .lagrangian import derive_bregman, eta, gamma, t
-from .laws import Law, derive_law
+from .laws import Law, derive_law, NotLinear, derive_state_law
 from .rank import field_rank
+from .generator import Generator
+from .general import general_algebra
 
 #: Explicit expressions (JSON, per-parameter charges) only for models up to this many parameters.
 EXPLICIT_D = 2000
@@ -78,11 +82,9 @@ class Derivation:
     @cached_property
     def rotations(self) -> list:
         """Combinations of the explicit generators with antisymmetric A: their Bregman / heavy-ball
-        Noether charges Q = e^{γt}(Aθ + c)·θ̇ have zero source (THEORY.md §6), exactly."""
+        Noether charges Q = e^{γt}(Aθ + c)·θ̇ have zero source (docs/theory.md §6), exactly."""
         if not self.algebra.explicit:
             return []
-        from .charges import _null
-        from .generator import Generator
         out = []
         for itf in self.algebra.interfaces:
             names = {f.name for f in self.algebra.families if f.itf is itf}
@@ -138,7 +140,6 @@ class Derivation:
 
         def _law_json(name: str) -> dict:
             """Every optimizer's per-step law (default hyperparameters; ``general``: all symbolic)."""
-            from .laws import NotLinear, derive_state_law
             rule = OPTIMIZERS[name]()
             law = derive_law(rule)
             d = {"rhs": str(law.rhs) if law.closed else "no closed law", "latex": law.latex(),
@@ -267,7 +268,6 @@ def derive(model, seed: int = 0, method: str = "auto") -> Derivation:
     certified), "global" (the exact global search, D ≤ 64) or "structured" to force one."""
     if method != "auto" or model.loss_name != "mse" or \
             any(not (isinstance(l, Linear) or l.elementwise) for l in model.layers):
-        from .general import general_algebra      # any layer / loss: exact global or structured search
         alg, charges, notes, extra = general_algebra(model, seed, method)
         return Derivation(model, alg, [], charges, seed, notes, extra)
     alg = build_algebra(model)

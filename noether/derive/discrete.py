@@ -1,4 +1,4 @@
-"""Discrete symmetries, derived from the layers' index axes and checked on outputs (THEORY.md §8).
+"""Discrete symmetries, derived from the layers' index axes and checked on outputs (docs/theory.md §10).
 
 Every layer declares how its parameter blocks are indexed by *axes* (:mod:`noether.model.axes`):
 hidden widths, channels, heads, d_k, d_v, residual streams.  An axis that touches neither the

@@ -1,4 +1,4 @@
-"""Solve the first-order condition (THEORY.md §2, eq. 2) for an elementwise σ.
+"""Solve the first-order condition (docs/theory.md §2, eq. 2) for an elementwise σ.
 
 For σ applied elementwise to z ∈ R^h, we want (M, c, P, d) with
 

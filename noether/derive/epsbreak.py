@@ -13,15 +13,15 @@ import copy
 
 import numpy as np
 
-from .global_exact import global_exact
+from ..model.draws import initial_parameters, random_data
+from .global_exact import global_exact, _all_layers
 from .span import Span
 
 
 def zero_eps_model(model):
     m0 = copy.deepcopy(model)
-    from .global_exact import _all_layers
     for layer in _all_layers(m0):            # incl. inside residual blocks
-        if getattr(layer, "eps", 0):
+        if layer.eps:
             layer.eps = 0.0
             layer.__dict__.pop("_sym", None)
             layer.__dict__.pop("_np", None)
@@ -38,7 +38,6 @@ def eps_breaking(model, res, seed: int = 0, steps: int = 200, lr: float = 0.05, 
     broken = [g for g in res0.generators if span.add(g)]     # a basis of what eps removes
     if not broken:
         return []
-    from ..run.data import initial_parameters, random_data
     X, Y = random_data(model, 32, seed)
     theta = initial_parameters(model, seed)
     _, grad = model.loss_and_grad(theta, X, Y)

@@ -2,16 +2,19 @@
 
 The generators come from the exact global search (:mod:`.global_exact`) for small models and
 from the structured search (:mod:`.layerwise`: families on reduced widths, lifted) beyond that; the conserved charges are the
-exact symmetric-A combinations C = ½θᵀAθ + cᵀθ (THEORY.md §3).  Layers with ``eps`` > 0
+exact symmetric-A combinations C = ½θᵀAθ + cᵀθ (docs/theory.md §3).  Layers with ``eps`` > 0
 (normalisations) are also derived at eps = 0: the generators eps removes are reported, with how
-far their charges drift along a short GD run (THEORY.md §8, symmetry breaking).
+far their charges drift along a short GD run (docs/theory.md §4, symmetry breaking).
 """
 
 from __future__ import annotations
 
 from .algebra import Algebra
 from .charges import Charge
-from .global_exact import MAX_GLOBAL_D, global_exact
+from .global_exact import MAX_GLOBAL_D, global_exact, _all_layers
+from ..errors import SpecError
+from .layerwise import describe_family, structured
+from .epsbreak import eps_breaking
 
 FAMILY = "C.global.mixed"
 
@@ -35,7 +38,6 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
     ``method``: "global" (exact global search, D ≤ MAX_GLOBAL_D), "structured" (families derived
     on reduced widths and lifted, :mod:`.layerwise`), or "auto" (structured; global for models of
     at most MAX_GLOBAL_D parameters with a layer eps > 0)."""
-    from ..errors import SpecError
     if method not in METHODS:
         raise SpecError("method", f"unknown method {method!r}; accepted: " + ", ".join(METHODS))
     if method == "global" and model.D > MAX_GLOBAL_D:
@@ -47,14 +49,12 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
     # attention or conv) when asked for, or for small models with eps > 0: eps leaves
     # near-symmetries whose singular values sit at the eps level, where a sampled float null
     # space has no clear gap, while exact elimination separates them
-    from .global_exact import _all_layers
     has_eps = any(getattr(l, "eps", 0) for l in _all_layers(model))
     if method == "global" or (method == "auto" and has_eps and model.D <= MAX_GLOBAL_D):
         res = global_exact(model, seed)
         method = f"exact global search ({res.backend}, {res.rows} independent equations, {res.samples} samples)"
         search = global_exact
     else:
-        from .layerwise import describe_family, structured
         sres = structured(model, seed)
         structured_info = {
             "reduced_D": sres.reduced_D, "members": sres.members, "certified": sres.certified,
@@ -70,7 +70,7 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
             return alg, [], [f"generators from the {method}"] + sres.notes, extra
         res = sres.exact
     alg = ExplicitAlgebra(model, [], [], generators=res.generators)
-    # keep a functionally independent set (the others are functions of these, THEORY.md §2)
+    # keep a functionally independent set (the others are functions of these, docs/theory.md §2)
     kept = [(expr, g) for (expr, g), ind in zip(res.charges, res.independent) if ind]
     charges = [Charge(f"C.global[{n}]", FAMILY, expr, g, 1) for n, (expr, g) in enumerate(kept)]
     notes = [f"generators from the {method}"]
@@ -83,7 +83,6 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
     if structured_info:
         extra["search"]["structured"] = structured_info
     if has_eps:                                # incl. layers inside residual blocks
-        from .epsbreak import eps_breaking
         report = eps_breaking(model, res, seed, search=search)
         extra["broken_by_eps"] = report
         if report:

@@ -60,7 +60,7 @@ class Generator:
 
     @property
     def is_gradient(self) -> bool:
-        """X = Aθ + c is a gradient field iff A is symmetric (THEORY.md §3)."""
+        """X = Aθ + c is a gradient field iff A is symmetric (docs/theory.md §3)."""
         return all(self.A.get((s, r), 0) == v for (r, s), v in self.A.items())
 
     def is_antisymmetric(self) -> bool:

@@ -1,4 +1,4 @@
-"""Exact global search: every generator X(θ) = Aθ + c of a small model (THEORY.md §1–2).
+"""Exact global search: every generator X(θ) = Aθ + c of a small model (docs/theory.md §1–2).
 
 Condition (1), ∇_θ L · X = 0 for all θ, x, y, is linear in the D² + D unknowns (A, c).  With
 ℓ's output gradient ranging over the span of the loss's ``sensitivity`` rows S (all of R^out
@@ -11,7 +11,7 @@ null basis is lifted to QQ by rational reconstruction and every vector is re-che
 fresh samples modulo a second prime; a vector that fails raises :class:`GlobalSearchError`
 naming it.  Batch-coupled layers (batchnorm) are sampled on whole batches of B inputs.
 
-Reported (THEORY.md §2 caveat): ``dim`` of the linear+affine solution space, ``orbit_rank``
+Reported (docs/theory.md §2 caveat): ``dim`` of the linear+affine solution space, ``orbit_rank``
 (dim span{X(θ)} at a generic θ), and the functionally independent gradient-flow charges
 C = ½θᵀAθ + cᵀθ of the symmetric-A subspace (rank of their gradients at a generic θ).
 """
@@ -27,6 +27,9 @@ import sympy as sp
 from ..errors import SpecError
 from .generator import Generator
 from .modeval import P1, P2, ModEvaluator, NotExact, Rejected
+from .charges import _normaliser
+from sympy.polys.matrices import DomainMatrix
+from sympy.polys.domains import QQ
 
 try:  # optional speed-up
     import flint  # type: ignore
@@ -73,22 +76,19 @@ class ExactResult:
 # -- the model as a problem -------------------------------------------------------------------
 def batch_size(model) -> int:
     """Samples per evaluation: 1, or 3 when a layer couples the samples of a batch."""
-    return 3 if any(getattr(l, "batch_coupled", False) for l in _all_layers(model)) else 1
+    return 3 if any(l.batch_coupled for l in _all_layers(model)) else 1
 
 
 def _all_layers(model):
     for l in model.layers:
         yield l
-        yield from getattr(l, "inner", [])
+        yield from l.inner
 
 
 def symbolic_batch(layers, hs: list[list[sp.Expr]], p: dict) -> list[list[sp.Expr]]:
     """Apply ``layers`` to a batch of symbolic samples (batch-coupled layers see all of them)."""
     for layer in layers:
-        if hasattr(layer, "symbolic_batch"):
-            hs = layer.symbolic_batch(hs, p)
-        else:
-            hs = [layer.symbolic(h, p) for h in hs]
+        hs = layer.symbolic_batch(hs, p)
     return hs
 
 
@@ -288,9 +288,7 @@ def _res(v, p) -> int:
 
 
 def gradient_subspace(gens: list[Generator]) -> list[Generator]:
-    """Exact basis of the combinations with symmetric A (gradient fields, THEORY.md §3)."""
-    from sympy.polys.matrices import DomainMatrix
-    from sympy.polys.domains import QQ
+    """Exact basis of the combinations with symmetric A (gradient fields, docs/theory.md §3)."""
     if not gens:
         return []
     keys = sorted(set().union(*(g.antisymmetric_part().keys() for g in gens)))
@@ -311,7 +309,6 @@ def gradient_subspace(gens: list[Generator]) -> list[Generator]:
 
 
 def charges_of(gens: list[Generator], symbols) -> list[tuple[sp.Expr, Generator]]:
-    from .charges import _normaliser
     out = []
     for g in gradient_subspace(gens):
         pot = g.potential(symbols)

@@ -1,4 +1,4 @@
-"""Global search: every linear+affine generator X(θ) = Aθ + c of a small model (THEORY.md §2).
+"""Global search: every linear+affine generator X(θ) = Aθ + c of a small model (docs/theory.md §2).
 
 An independent route to the algebra, used to cross-check the structured per-interface method.
 The condition ∇L·X = 0 for every θ, x, y is, for the MSE loss with y free, J_f(θ; x) X(θ) = 0:
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from .global_exact import batch_size
 
 
 @dataclass
@@ -97,7 +98,6 @@ def output_jacobian(model, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 def numeric_null_space(model, seed: int = 0, rtol: float = 1e-9):
     """SVD null space of S J (Aθ + c) = 0 at random float points: (basis, gap, singular values)."""
-    from .global_exact import batch_size
     D, B = model.D, batch_size(model)
     rng = np.random.default_rng([seed, 41])
     S1 = np.array(model.loss.sensitivity(model.output), dtype=float)

@@ -4,7 +4,7 @@ An *interface* is a representation z produced by a linear layer (z = W x + b), p
 chain of elementwise layers (composed into one σ), and consumed by the next linear layer
 (y = U σ(z) + b') - or by the loss, at the output.  An infinitesimal change δz = M z + c is
 produced by δW = M W, δb = M b + c, and δσ(z) = P σ(z) + d is absorbed by δU = −U P,
-δb' = −U d (THEORY.md §2).  The biases decide which c and d can be realised; this module turns
+δb' = −U d (docs/theory.md §2).  The biases decide which c and d can be realised; this module turns
 the width-independent solution of :mod:`.elementwise` into the solution space at width h.
 """
 

@@ -1,4 +1,4 @@
-"""The Bregman Lagrangian and its Noether charges (THEORY.md §6), derived with sympy.
+"""The Bregman Lagrangian and its Noether charges (docs/theory.md §6), derived with sympy.
 
     ℒ(θ, θ̇, t) = e^{γt} (½ θ̇ᵀ θ̇ / η − γ V(θ))
 

@@ -1,4 +1,4 @@
-"""Exact per-step laws: expand a charge along an optimizer's symbolic update (THEORY.md §4).
+"""Exact per-step laws: expand a charge along an optimizer's symbolic update (docs/theory.md §4).
 
 A charge is C(θ) = ½ B(θ, θ) + L(θ), with B(u, v) = uᵀAv symmetric and L(u) = cᵀu.  An update
 rule writes θ_{k+1} (and any state: velocity v, ...) per coordinate as an expression in step-k

@@ -9,7 +9,7 @@ fixed axes).  A family member is the family at one choice of marks.
 
 1. A reduced copy of the model is built with each free axis at the smallest width that realises
    every equality pattern (two positions per block index plus the marks).
-2. Per signature, the pattern coefficients solving S J_f(θ; x) X(θ) = 0 (THEORY.md eq. 1) are a
+2. Per signature, the pattern coefficients solving S J_f(θ; x) X(θ) = 0 (docs/theory.md eq. (1)) are a
    null space, sampled at random float points of the reduced model (SVD, gap reported).  Its
    reduced row echelon form is rationalised and every family vector is certified *exactly*,
    modulo a prime at fresh rational points (:mod:`.global_exact`), or, for models without an
@@ -39,6 +39,10 @@ from .global_exact import (P2, GlobalSearchError, _matmul_mod, _res, batch_size,
 from .globalsearch import output_jacobian
 from .span import Span, independent
 from .modeval import NotExact
+from ..model.layer import Layer
+from ..model.residual import Residual
+from ..model.model import Model
+from math import comb, prod
 
 #: Explicit generators are built up to this many family members.
 MAX_MEMBERS = 1500
@@ -161,8 +165,6 @@ def patterns(L: Layout, sig) -> tuple[dict, set]:
 
 # -- the reduced model ------------------------------------------------------------------------------
 def _build(table: dict, orig, field: str):
-    from ..model.layer import Layer
-    from ..model.residual import Residual
     if isinstance(orig, Residual):
         return Residual([_build(t, l, f"{field}.layer[{j}]") for j, (t, l) in enumerate(zip(table["layer"], orig.inner))],
                         field)
@@ -174,7 +176,6 @@ def _build(table: dict, orig, field: str):
 
 def reduced_model(model, widths: dict):
     """A copy of ``model`` with free axis ``key`` at ``widths[key]``."""
-    from ..model.model import Model
     axes, _ = model_axes(model)
     spec = model.to_dict()
     done = set()
@@ -426,7 +427,6 @@ def assignments(L: Layout, sig, anchored: bool = False):
 
 
 def n_members(L: Layout, fams: list[Family]) -> int:
-    from math import comb, prod
     return sum(len(f.vectors) * prod(comb(L.sizes[a] - (f.anchored and m >= 2), m - (f.anchored and m >= 2))
                                      for a, m in f.signature) for f in fams)
 

@@ -1,6 +1,6 @@
 """Exact evaluation of sympy expressions and their θ-gradients modulo a prime (forward-mode AD).
 
-Used by the exact global search (THEORY.md §2: null spaces of (1) at random points, Schwartz–
+Used by the exact global search (docs/theory.md §2: null spaces of (1) at random points, Schwartz–
 Zippel style).  Every node carries (real value, value mod p, ∂/∂θ mod p).  Real values (float64)
 only pick the branch of piecewise functions (Max, Abs, Heaviside, Piecewise) at a generic point;
 arithmetic is exact in GF(p):

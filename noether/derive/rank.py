@@ -1,4 +1,4 @@
-"""Generic ranks at random points: orbit rank, functional independence (THEORY.md §2 caveat).
+"""Generic ranks at random points: orbit rank, functional independence (docs/theory.md §2 caveat).
 
 Fields are split into connected components of their supports (fields with disjoint supports
 cannot be linearly dependent), and each component's rank is read from an SVD with its gap.

@@ -16,7 +16,6 @@ import inspect
 import os
 import re
 import sys
-import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +23,15 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 
-from .. import __version__
+from .._version import __version__
+from ..io import atomic_write
 from ..derive.charges import i_, j_
 from . import loops
-from .printer import KernelPrinter, explicit_function, family_function, split_degrees
+from .printer import KernelPrinter, explicit_function, family_function, scalar_function, split_degrees
 from .gramform import gram_function
+from ..derive.laws import derive_law
+from ..optim import HYPER, OPTIMIZERS
+from ..optim.base import first as first_sym, step as step_sym, vec
 
 ENV_CACHE = "NOETHER_CACHE"
 
@@ -41,6 +44,12 @@ def cache_dir(override: str | os.PathLike | None = None) -> Path:
 
 
 class _Ctx:
+    """What a layer's ``kernel_defs`` / ``kernel_forward`` / ``kernel_backward`` may use: offsets,
+    a unique id per layer, and the printers (passed in, so ``model`` never imports ``kernels``)."""
+
+    scalar_function = staticmethod(scalar_function)
+    KernelPrinter = KernelPrinter
+
     def __init__(self, model):
         self.offsets = model.offsets
         self._uids: dict[int, int] = {}
@@ -105,9 +114,6 @@ def law_code(deriv, optimizer: str = "gd", rule=None, rows: list | None = None) 
     ``S[i]``, hyperparameters in ``hp`` (order of :data:`noether.optim.HYPER`).  ``scr`` (rows, n_charges)
     and ``wv`` (n_params,) are scratch the loop allocates once (rows: the module's ``LAW_ROWS``, the
     maximum of what ``rows`` collects)."""
-    from ..derive.laws import derive_law
-    from ..optim import HYPER, OPTIMIZERS
-    from ..optim.base import first as first_sym
     generic = rule is not None
     rule = rule or OPTIMIZERS[optimizer]()
     law = derive_law(rule, general=True) if generic else deriv.law(optimizer)
@@ -158,8 +164,6 @@ def step_code(rule) -> str:
     """``step_<variant>(theta, grad, S, hp, k, first)``: one optimizer step in place, printed from
     the same symbolic rule the laws are derived from (every coordinate's new values are computed
     from its step-k values before any is written)."""
-    from ..optim import HYPER
-    from ..optim.base import first as first_sym, step as step_sym, vec
     upd = rule.update()
     names = ["theta", "g", *rule.state]
     code = {"theta": "theta[r]", "g": "grad[r]", **{s: f"S[{i}, r]" for i, s in enumerate(rule.state)}}
@@ -178,7 +182,6 @@ def step_code(rule) -> str:
 
 def rule_variants():
     """One rule per kernel variant: every registered optimizer, coupled and decoupled decay."""
-    from ..optim import OPTIMIZERS
     out = {}
     for cls in OPTIMIZERS.values():
         for dec in (False, True):
@@ -193,7 +196,9 @@ def rule_code(deriv, rows: list | None = None) -> str:
     parts = []
     for var, rule in rule_variants().items():
         loop = src.replace("step_rule", f"step_{var}").replace("lawv_rule", f"lawv_{var}")
-        parts += [law_code(deriv, rule=rule, rows=rows), step_code(rule),
+        # whether the variant's law closes, read by the runner (which derives nothing itself)
+        parts += [f"LAW_CLOSED_{var} = {bool(derive_law(rule, general=True).closed)}",
+                  law_code(deriv, rule=rule, rows=rows), step_code(rule),
                   "@njit(cache=True)\n" + loop.replace("run_rule", f"opt_{var}"),
                   "@njit(cache=True)\n" + _sample_parallel(loop.replace("run_rule", f"opt_{var}_par"))]
     return "\n\n".join(parts)
@@ -264,7 +269,7 @@ def model_code(model) -> str:
 def sample_separable(model) -> bool:
     """The batch loss is a mean of per-sample terms (the :class:`~noether.model.loss.Loss` contract)
     and no layer couples samples (``batch_coupled``): row chunks of the batch can be evaluated apart."""
-    return not any(getattr(l, "batch_coupled", False) for l in model.layers)   # containers report their inner layers
+    return not any(l.batch_coupled for l in model.layers)   # containers report their inner layers
 
 
 def parallel_code(model, n_ws: int) -> str:
@@ -363,15 +368,7 @@ def write_module(source: str, directory: Path, stem: str) -> Path:
     path = directory / f"{stem}_{digest}.py"
     if path.exists() and path.read_text() == source:
         return path
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".py")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(source)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: fh.write(source), field="NOETHER_CACHE")
     return path
 
 
@@ -413,10 +410,8 @@ def build_kernels(deriv, directory: str | os.PathLike | None = None) -> Kernels:
     if path is None:
         source, layout = module_source(deriv)
         path = write_module(source, folder, f"noether_{deriv.model.digest}")
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"path": str(path), "names": layout.names, "families": layout.families}, fh)
-        os.replace(tmp, index)
+        meta = {"path": str(path), "names": layout.names, "families": layout.families}
+        atomic_write(index, lambda fh: json.dump(meta, fh), field="NOETHER_CACHE")
     name = f"noether_generated_{path.stem}"
     if name in sys.modules:
         mod = sys.modules[name]

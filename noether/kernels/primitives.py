@@ -5,8 +5,13 @@ fastmath stays off everywhere: the laws are checked to 1e-10 relative.
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import glob
+import os
+import time
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -109,10 +114,7 @@ _GET_NAMES = tuple(n.replace("set_", "get_") for n in _SET_NAMES)
 def _openblas_handles():
     """(get, set) ctypes functions of every OpenBLAS numpy / scipy ship (the one numba's np.dot uses
     is scipy's); the libraries are already loaded, so CDLL returns the live instance.  Found once."""
-    import ctypes
-    import glob
-    import os
-    import scipy.linalg.cython_blas  # noqa: F401  (loads scipy's OpenBLAS, the one numba calls)
+    import scipy.linalg.cython_blas  # noqa: F401  (lazy: loads scipy's OpenBLAS, the one numba calls)
     out = []
     for mod in ("numpy", "scipy"):
         base = os.path.dirname(os.path.dirname(__import__(mod).__file__))
@@ -160,7 +162,6 @@ def blas_threads_for(flops_per_step: float) -> int:
     """BLAS threads for a GD step of that many dense flops: all cores only for steps of at least
     BLAS_MT_FLOPS and when no other process is runnable (:func:`busy_cores`; an oversubscribed
     OpenBLAS spins: measured 10-30x slower by ``noether bench`` on a busy 2-core machine); else 1."""
-    import os
     n = os.cpu_count() or 1
     if flops_per_step < BLAS_MT_FLOPS or n == 1:
         return 1
@@ -169,7 +170,6 @@ def blas_threads_for(flops_per_step: float) -> int:
 
 def _own_running() -> int:
     """Running threads of this process (its idle-spinning BLAS/XLA pools are not other load)."""
-    import os
     n = 0
     try:
         for tid in os.listdir("/proc/self/task"):
@@ -184,7 +184,6 @@ def busy_cores(samples: int = 3) -> int:
     """Runnable tasks of *other* processes now: the 4th field of /proc/loadavg (runnable / total) minus
     this process's running threads, the least of a few reads 1 ms apart (0 where /proc is missing).
     Instantaneous, unlike the 1-minute load average, which also counts this process's own threads."""
-    import time
     best = None
     for k in range(samples):
         try:
@@ -206,7 +205,6 @@ def kernel_threads() -> int:
     A parallel region on 2 cores waits at its barrier for the slowest thread; with another process
     on a core that is a scheduler time slice (measured ~5-8 ms per region, against ~50 µs of work
     per GD step at width 16).  The chunking, and so the result, does not depend on this number."""
-    import os
     n = os.cpu_count() or 1
     return n if busy_cores() <= 0 else 1
 
@@ -218,13 +216,11 @@ class numba_threads:
         self.n, self.saved = n, None
 
     def __enter__(self):
-        import numba
         self.saved = numba.get_num_threads()
         numba.set_num_threads(max(1, min(int(self.n), numba.config.NUMBA_NUM_THREADS)))
         return self
 
     def __exit__(self, *exc):
-        import numba
         numba.set_num_threads(self.saved)
         return False
 

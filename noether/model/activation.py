@@ -67,7 +67,7 @@ class Activation(Layer):
         return dY * d
 
     def kernel_defs(self, ctx):
-        from ..kernels.printer import scalar_function
+        scalar_function = ctx.scalar_function
         k = ctx.uid(self)
         return (scalar_function(f"act_{k}", self.expr, z) + "\n"
                 + scalar_function(f"dact_{k}", sp.diff(self.expr, z), z) + "\n"

@@ -21,6 +21,7 @@ KEYS = {"type", "heads", "d_k", "d_v", "out", "bias"}
 
 class Attention(Layer):
     type = "attention"
+    declares_out = True
 
     def __init__(self, d_k: int, heads: int = 1, d_v: int | None = None, out: int | None = None,
                  bias: bool = True, field: str = "attention"):

@@ -15,6 +15,7 @@ from .symlayer import SymbolicLayer
 
 class GLU(SymbolicLayer):
     type = "glu"
+    declares_out = True
 
     def __init__(self, out: int, bias: bool = True, fn: str = "sigmoid", field: str = "glu.fn"):
         self.out, self.bias, self.fn = out, bias, fn

@@ -36,6 +36,22 @@ class Layer(ABC):
     registry: ClassVar[dict[str, type[Layer]]] = {}
     #: True for layers applied elementwise with no parameters (the derivation fuses chains of them).
     elementwise: ClassVar[bool] = False
+    #: True when a sample's output depends on the other samples of its batch (batchnorm).  The
+    #: exact global search then feeds several symbolic samples through :meth:`symbolic_batch`, and
+    #: the kernels do not split the batch into row chunks.
+    batch_coupled: ClassVar[bool] = False
+    #: The stabiliser added under a square root (normalisations); 0 when the layer has none.  With
+    #: ``eps`` > 0 the derivation reports which symmetries of the eps = 0 model it breaks.
+    eps: float = 0.0
+    #: Layers a container applies inside itself, in order (``residual``); empty for a plain layer.
+    #: The derivation walks them to find batch-coupled and eps layers.
+    inner: tuple = ()
+    #: Parametrised layers this one holds beyond the first: the model index advances by
+    #: 1 + ``extra_indices`` so inner blocks keep the names they would have without the container.
+    extra_indices: int = 0
+    #: True when the spec declares the layer's output size (``out``); used to name the field of a
+    #: size mismatch inside a container.
+    declares_out: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -47,6 +63,11 @@ class Layer(ABC):
     @abstractmethod
     def from_spec(cls, table: dict, field: str) -> Layer:
         """Build from one ``[[layer]]`` TOML table; raise SpecError naming ``field``."""
+
+    def set_seq(self, seq: int | None) -> None:
+        """Tell the layer the model's tokens per sample (``seq``; None: samples are vectors).
+        Called once by :class:`~noether.model.Model` before :meth:`bind`; sequence-aware layers
+        (attention, containers of them) override it."""
 
     def bind(self, in_dim: int, index: int | None) -> None:
         """Fix the input size and (for parametrised layers) the 1-based layer index."""
@@ -67,6 +88,11 @@ class Layer(ABC):
     def symbolic(self, x: list[sp.Expr], p: dict[str, np.ndarray]) -> list[sp.Expr]:
         """One sample: ``x`` is a list of sympy expressions, ``p`` maps block name -> symbol array."""
 
+    def symbolic_batch(self, hs: list[list[sp.Expr]], p: dict[str, np.ndarray]) -> list[list[sp.Expr]]:
+        """A batch of symbolic samples.  The default applies :meth:`symbolic` to each; batch-coupled
+        layers override it (their output mixes the samples)."""
+        return [self.symbolic(h, p) for h in hs]
+
     @abstractmethod
     def forward(self, X: np.ndarray, p: dict[str, np.ndarray]) -> np.ndarray:
         """A batch, rows are samples (numpy reference implementation)."""
@@ -78,7 +104,9 @@ class Layer(ABC):
 
     # -- kernels (numba source the code generator splices into the model's module) -----------------
     def kernel_defs(self, ctx) -> str:
-        """Module-level numba functions this layer needs (e.g. its scalar σ, σ')."""
+        """Module-level numba functions this layer needs (e.g. its scalar σ, σ').  ``ctx`` carries the
+        printers (``ctx.scalar_function``, ``ctx.KernelPrinter``) so the model layer imports nothing
+        from :mod:`noether.kernels`."""
         return ""
 
     @abstractmethod

@@ -11,6 +11,7 @@ from .layer import Block, Layer
 
 class Linear(Layer):
     type = "linear"
+    declares_out = True
 
     def __init__(self, out: int, bias: bool = True):
         self.out, self.bias = out, bias

@@ -36,7 +36,7 @@ class Loss(ABC):
     def sensitivity(self, out: int) -> list[list[int]]:
         """Integer rows spanning every output gradient ∂ℓ/∂f the targets y can produce.
 
-        A generator is a symmetry iff S J_f X = 0 (THEORY.md eq. 1).  For ½‖f − y‖² with y free
+        A generator is a symmetry iff S J_f X = 0 (docs/theory.md eq. (1)).  For ½‖f − y‖² with y free
         this is all of R^out.
         """
         return [[int(i == j) for j in range(out)] for i in range(out)]

@@ -44,13 +44,12 @@ class Model:
         self.loss = Loss.registry[loss]()
         dim, index = input, 0
         for layer in self.layers:
-            if hasattr(layer, "set_seq"):       # sequence-aware layers (attention, residual)
-                layer.set_seq(seq)
+            layer.set_seq(seq)
             has = bool(_blocks_probe(layer, dim))
             if has:
                 index += 1
             layer.bind(dim, index if has else None)
-            index += getattr(layer, "extra_indices", 0)   # blocks with several parametrised layers
+            index += layer.extra_indices   # blocks with several parametrised layers
             dim = layer.out_dim()
         self.output = dim
         if index == 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..errors import SpecError
 from .fields import check_keys
 from .layer import Layer
+from .axes import AxisCtx
 
 
 class Residual(Layer):
@@ -40,12 +41,11 @@ class Residual(Layer):
 
     @property
     def batch_coupled(self) -> bool:
-        return any(getattr(l, "batch_coupled", False) for l in self.inner)
+        return any(l.batch_coupled for l in self.inner)
 
     def set_seq(self, seq):
         for l in self.inner:
-            if hasattr(l, "set_seq"):
-                l.set_seq(seq)
+            l.set_seq(seq)
 
     def bind(self, in_dim, index):
         super().bind(in_dim, index)
@@ -56,13 +56,13 @@ class Residual(Layer):
             has = bool(l.blocks())
             l.bind(d, j if has else None)
             if has:
-                j += 1 + getattr(l, "extra_indices", 0)
-                used += 1 + getattr(l, "extra_indices", 0)
+                j += 1 + l.extra_indices
+                used += 1 + l.extra_indices
             if l.out_dim() != d:
                 last = k
             d = l.out_dim()
         if d != in_dim:   # name the last inner layer that declares an output size
-            sized = [k for k, l in enumerate(self.inner) if hasattr(l, "out") or hasattr(l, "out_decl")]
+            sized = [k for k, l in enumerate(self.inner) if l.declares_out]
             last = sized[-1] if sized else last
             raise SpecError(f"{self.field}.layer[{last}].out", f"the inner layers end with size {d}, but "
                             f"x + F(x) needs the input size {in_dim}")
@@ -72,7 +72,6 @@ class Residual(Layer):
         return [b for l in self.inner for b in l.blocks()]
 
     def axes(self, ins, ctx):
-        from .axes import AxisCtx
         d, out = list(ins), {}
         for j, l in enumerate(self.inner):
             d, bl = l.axes(d, AxisCtx(ctx.path + ("layer", j)))
@@ -91,8 +90,9 @@ class Residual(Layer):
         return [a + b for a, b in zip(x, h)]
 
     def symbolic_batch(self, hs, p):
-        from ..derive.global_exact import symbolic_batch
-        out = symbolic_batch(self.inner, hs, p)
+        out = hs
+        for l in self.inner:
+            out = l.symbolic_batch(out, p)
         return [[a + b for a, b in zip(x, h)] for x, h in zip(hs, out)]
 
     def _acts(self, X, p):

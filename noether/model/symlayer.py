@@ -78,7 +78,6 @@ class SymbolicLayer(Layer):
         return [ctx.offsets[b.name] + k for b in self.blocks() for k in range(b.size)]
 
     def kernel_defs(self, ctx):
-        from ..kernels.printer import KernelPrinter
         u, ps, y, dx, dp = self._sym
         k = ctx.uid(self)
         offs = self._offsets(ctx)
@@ -86,7 +85,7 @@ class SymbolicLayer(Layer):
         smap.update({v: f"theta[{o}]" for v, o in zip(ps, offs)})
         dz = [sp.Symbol(f"dz_{i}", real=True) for i in range(len(y))]
         smap.update({v: f"dZ[r, {i}]" for i, v in enumerate(dz)})
-        pr = KernelPrinter(smap)
+        pr = ctx.KernelPrinter(smap)
 
         def body(exprs, targets, ind="        "):
             reps, red = sp.cse(exprs, symbols=sp.numbered_symbols("t_"))

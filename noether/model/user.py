@@ -25,6 +25,8 @@ from .symlayer import SymbolicLayer
 class UserLayer(SymbolicLayer):
     """An instance of a user-declared layer (not registered for TOML: it carries Python code)."""
 
+    declares_out = True
+
     def __init__(self, name, blocks, out, forward, in_dim=None):
         if not isinstance(name, str) or not name.isidentifier():
             raise SpecError(f"{name}.name", "must be an identifier")

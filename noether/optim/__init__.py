@@ -9,6 +9,7 @@ from .gd import GD
 from .momentum import Momentum
 from .nesterov import Nesterov
 from .sgd import SGD
+from ..errors import SpecError
 
 __all__ = ["GD", "SGD", "Momentum", "Nesterov", "Adam", "AdamW", "HYPER", "OPTIMIZERS", "UpdateRule",
            "make_rule"]
@@ -16,7 +17,6 @@ __all__ = ["GD", "SGD", "Momentum", "Nesterov", "Adam", "AdamW", "HYPER", "OPTIM
 
 def make_rule(name: str, **hyper) -> UpdateRule:
     """The rule called ``name`` with hyperparameters; one-line SpecError for an unknown name."""
-    from ..errors import SpecError
     if name not in OPTIMIZERS:
         raise SpecError("--optimizer", f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[name](**hyper)

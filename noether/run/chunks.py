@@ -14,6 +14,9 @@ import contextlib
 from dataclasses import dataclass
 
 import numpy as np
+from ..kernels.primitives import blas_threads_for, kernel_threads, blas_threads, numba_threads
+import os
+import numba
 
 #: 6·N·D (the dense flops of one forward + backward pass) from which the batch is split over threads:
 #: below it a parallel region's start-up (~10 µs on 2 cores) costs more than it saves (noether bench).
@@ -37,7 +40,6 @@ def sample_chunks(kernels, n_samples: int, n_params: int, parallel: bool | None 
 
     At least one chunk per core, and enough that a chunk's rows x widest activation is about
     TILE_ELEMS (cache-sized tiles); numba's ``prange`` spreads the chunks over the threads."""
-    import os
     cores = os.cpu_count() or 1
     mod = kernels.module
     if parallel is False or not getattr(mod, "SAMPLE_PARALLEL", False):
@@ -65,7 +67,6 @@ class BatchPass:
 
     @contextlib.contextmanager
     def threads(self):
-        from ..kernels.primitives import blas_threads, numba_threads
         with numba_threads(self.numba_threads), blas_threads(self.blas_threads):
             yield self
 
@@ -76,9 +77,7 @@ def batch_pass(kernels, n_rows: int, n_params: int, parallel: bool | None = None
     ``parallel``: True splits the batch whenever the model allows, False never, None by size
     (:func:`sample_chunks`), running the chunks on every core only when no other process is
     running (:func:`noether.kernels.primitives.kernel_threads`)."""
-    import numba
 
-    from ..kernels.primitives import blas_threads_for, kernel_threads
     mod = kernels.module
     P = sample_chunks(kernels, n_rows, n_params, parallel)
     chunked = P > 1

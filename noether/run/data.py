@@ -5,12 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SpecError
+from ..model.draws import initial_parameters, random_data  # noqa: F401 (re-exported)
 
 
-def random_data(model, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """X ~ N(0, 1) of shape (n, input), Y ~ N(0, 1) of shape (n, output), from ``seed``."""
-    rng = np.random.default_rng([seed, 1])
-    return rng.standard_normal((n, model.input)), rng.standard_normal((n, model.output))
 
 
 def load_data(model, path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -30,5 +27,3 @@ def load_data(model, path: str) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(X), np.ascontiguousarray(Y)
 
 
-def initial_parameters(model, seed: int) -> np.ndarray:
-    return model.init(np.random.default_rng([seed, 2]))

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..derive.laws import derive_law
 from ..errors import SpecError
 from .chunks import batch_pass
+from ..kernels.codegen import rule_variants
+from ..optim.base import update_signature
 
 
 @dataclass
@@ -48,8 +49,6 @@ def _kernel_for(mod, rule, chunked: bool):
     """The generated loop of ``rule``'s variant, after checking that the kernel was printed from the
     same update: a subclass that keeps a registered ``name`` but changes ``update()`` would otherwise
     run the registered rule's dynamics."""
-    from ..kernels.codegen import rule_variants
-    from ..optim.base import update_signature
     ref = rule_variants().get(rule.variant)
     name = f"opt_{rule.variant}" + ("_par" if chunked else "")
     if ref is None or update_signature(rule) != update_signature(ref) or not hasattr(mod, name):
@@ -83,7 +82,6 @@ def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = N
             raise SpecError("state0", f"must have shape (n_state, D) = ({len(rule.state)}, {D}) for "
                             f"{rule.name}, got {s0.shape}")
         S0[:len(rule.state)] = s0
-    check = derive_law(rule).closed
     # rows 0..done (0..done-1 for grads and losses) are written by the loop, and only they are returned
     thetas = np.empty((steps + 1, D) if record else (1, D))
     states = np.empty((steps + 1, nS, D) if record else (1, nS, D))
@@ -94,6 +92,8 @@ def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = N
     charge_resid = np.zeros(nC)
     ps = batch_pass(kernels, batch if use_batch else X.shape[0], D, parallel)
     fn = _kernel_for(mod, rule, ps.chunked)
+    # the kernel was printed from the variant's law; the module says whether that law closes
+    check = bool(getattr(mod, f"LAW_CLOSED_{rule.variant}"))
     with ps.threads():
         done = int(fn(np.ascontiguousarray(theta0, dtype=float), S0, np.ascontiguousarray(X, dtype=float),
                       np.ascontiguousarray(Y, dtype=float), np.asarray(rule.hp(), float), int(steps), bidx,

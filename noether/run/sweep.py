@@ -8,13 +8,24 @@ exact and predicted rotation decay per step, and a subsampled charge trajectory 
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..derive.continuous import fit_order
+from ..derive.continuous import fit_order, prediction_errors, rotation_decay
+from ..derive.derivation import derive
+from ..derive.laws import derive_state_law
+from ..kernels.codegen import build_kernels
+from ..model import Model
+from ..optim import HYPER, make_rule
+from .data import initial_parameters, random_data
+from .optimizers import run_optimizer
+from .recheck import eval_law
+from .verify_optim import generator_sparse
 
 
 @dataclass
@@ -32,13 +43,6 @@ class SweepConfig:
 
 
 def task(cfg: SweepConfig, lr: float, seed: int) -> dict:
-    from ..derive.continuous import prediction_errors, rotation_decay
-    from ..derive.derivation import derive
-    from ..kernels.codegen import build_kernels
-    from ..model import Model
-    from ..optim import make_rule
-    from .data import initial_parameters, random_data
-    from .optimizers import run_optimizer
     model = Model.from_dict(cfg.model)
     rule = make_rule(cfg.optimizer, lr=lr, momentum=cfg.momentum, dampening=cfg.dampening,
                      weight_decay=cfg.weight_decay, decoupled=cfg.decoupled)
@@ -66,7 +70,6 @@ def task(cfg: SweepConfig, lr: float, seed: int) -> dict:
     if rule.momentum > 0 and rule.state:
         row.update({f"rotation_{k}": v for k, v in rotation_decay(lr, rule.momentum, rule.dampening).items()})
         if kern.generators is not None and len(kern.generators["gptr"]) > 1 and "v" in rule.state:
-            from .verify_optim import generator_sparse
             fit = fitted_decay(rule, run, generator_sparse(kern.generators, model.D))
             if fit is not None:
                 row.update({f"rotation_{k}": v for k, v in fit.items()})
@@ -81,7 +84,7 @@ def rotation_combinations(gens, D: int, max_dense: int = 400):
     null space of the stacked symmetric parts (A_j + A_jᵀ, c_j); none when D is large."""
     if not gens or D > max_dense:
         return []
-    from scipy.linalg import null_space
+    from scipy.linalg import null_space  # lazy: scipy.linalg is 0.2 s of start-up
     cols = [np.concatenate([np.asarray((A + A.T).todense()).ravel(), c]) for A, c in gens]
     M = np.stack(cols, axis=1)
     scale = max(np.abs(M).max(), 1.0)
@@ -120,9 +123,6 @@ def fitted_decay(rule, run, gens) -> dict | None:
                 best = (int(ok.sum()), float(np.exp(slope)))
         if best is not None:
             return {"fitted_per_step": best[1], "fit": "log-slope of |P_k| (rotation)", "fit_points": best[0]}
-    from ..derive.laws import derive_state_law
-    from ..optim import HYPER
-    from .recheck import eval_law
     law = derive_state_law(rule, state="v", general=True)
     vals = rule.values()
     hyper = {k: vals[s] for k, s in HYPER.items()}
@@ -157,10 +157,10 @@ def run_sweep(cfg: SweepConfig, lrs, seeds, workers: int | None = None, schedule
     grid = [(lr, s) for lr in lrs for s in seeds]
     rows: list[dict] = []
     if scheduler:
-        from dask.distributed import Client, as_completed
+        from dask.distributed import Client, as_completed as dask_completed  # optional extra (--scheduler)
         with Client(scheduler) as client:
             futs = [client.submit(task, cfg, lr, s, pure=False) for lr, s in grid]
-            for n, f in enumerate(as_completed(futs), 1):
+            for n, f in enumerate(dask_completed(futs), 1):
                 rows.append(f.result())
                 if progress:
                     _bar(n, len(grid))
@@ -170,8 +170,6 @@ def run_sweep(cfg: SweepConfig, lrs, seeds, workers: int | None = None, schedule
             if progress:
                 _bar(n, len(grid))
     else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        import multiprocessing as mp
         with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=mp.get_context("spawn")) as ex:
             futs = [ex.submit(task, cfg, lr, s) for lr, s in grid]
             for n, f in enumerate(as_completed(futs), 1):

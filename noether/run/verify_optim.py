@@ -9,12 +9,14 @@ import scipy.sparse as sps
 from ..derive.continuous import prediction_errors, rotation_decay
 from ..derive.derivation import derive
 from ..derive.laws import derive_law, derive_state_law
+from ..io import save_npz_atomic
 from ..kernels.codegen import build_kernels
 from ..optim import HYPER, make_rule
-from ..report import Report
+from .checks import Report
 from .data import initial_parameters, load_data, random_data
 from .optimizers import run_optimizer
 from .recheck import eval_law
+import sympy as sp
 
 TOL_LAW = 1e-10     # each law is a per-step identity; float64 rounding is ~1e-15 of the term scale
 STATE_NAMES = {"v": "velocity", "m": "first_moment", "s": "second_moment"}
@@ -28,7 +30,6 @@ def rule_from(opts):
 
 def charge_matrices(deriv):
     """Dense (A_q, c_q) of every explicit charge C_q = ½θᵀA_qθ + c_qᵀθ, from the sympy expressions."""
-    import sympy as sp
     syms = deriv.model.symbols
     D = len(syms)
     A = np.zeros((len(deriv.charges), D, D))
@@ -133,7 +134,6 @@ def verify_optimizer(model, opts, progress=print, deriv=None, kernels=None) -> R
 
 
 def save_trajectory(path, model, deriv, rule, run, names, X, Y, law):
-    from ..verify import save_npz_atomic
     arrays = dict(parameters=np.array(model.parameters), theta=run.theta, charges=run.charges,
                   charge_names=np.array(names), X=X, Y=Y, loss=run.losses, completed_steps=run.completed,
                   grad=run.grad, optimizer=rule.name, law=str(law.rhs) if law.closed else "none",

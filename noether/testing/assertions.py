@@ -20,7 +20,13 @@ from ..errors import SpecError
 from .charge import quantity
 from .stepping import make_rule, marker_values, steps as run_steps
 from .target import Target, as_target
-from .transforms import Transform
+from .transforms import Transform, BlockMap
+from ..model import Layer, Model
+from ..derive.laws import derive_law
+from ..optim.base import rule_key
+from .arrayexpr import BlockContext
+from ..derive import derive
+import hypothesis
 
 #: Invariance / equivariance: the two sides are the same arithmetic up to rounding, ~1e-16
 #: relative per operation over O(100) operations, amplified by the condition of the group element
@@ -99,8 +105,6 @@ def _as_transform(tgt: Target, transform):
     if isinstance(transform, Transform):
         return transform.apply, transform.claim
     if isinstance(transform, str):
-        from .arrayexpr import BlockContext
-        from .transforms import BlockMap
         key = (transform, tuple(tgt.layout.names), tuple(tgt.layout.shapes))
         m = _MAPS.get(key)
         if m is None:
@@ -143,7 +147,6 @@ def assert_equivariant(f, g_in, g_out, x, *, params=None, rtol: float = RTOL_EXA
 
     ``f``: a callable x -> y, a noether ``Layer`` (with ``params`` its block dict) or a ``Model``
     (with ``params`` = θ)."""
-    from ..model import Layer, Model
     if isinstance(f, Model):
         th = params
         fn = lambda a: f.forward(np.asarray(th, dtype=float), a)  # noqa: E731
@@ -242,7 +245,6 @@ def _diverged(k: int, c_now, c_next, scale) -> bool:
     recorded as an event (``--hypothesis-show-statistics``)."""
     if np.isfinite(c_now) and np.isfinite(c_next) and np.isfinite(scale):
         return False
-    import hypothesis
     if hypothesis.currently_in_test_context():
         hypothesis.event(f"run diverged: non-finite at step {k}; steps before it were checked")
     return True
@@ -251,7 +253,6 @@ def _diverged(k: int, c_now, c_next, scale) -> bool:
 def _nothing_checked():
     """The run left float64 (gradient, parameters or charge) before a single step could be checked:
     a hypothesis example is rejected (``hypothesis.reject``), a direct call is bad input."""
-    import hypothesis
     if hypothesis.currently_in_test_context():
         hypothesis.reject()
     raise SpecError("params", "the run is not finite in float64 at its first step, so nothing can be "
@@ -259,7 +260,7 @@ def _nothing_checked():
 
 
 def _flow_check(tgt, q, theta, X, Y, T, what, atol) -> Check:
-    from scipy.integrate import solve_ivp
+    from scipy.integrate import solve_ivp  # lazy: scipy.integrate is slow to import, flow checks only
     sol = solve_ivp(lambda t, th: -tgt.grad(th, X, Y), (0.0, T), theta, method="DOP853", rtol=1e-10, atol=1e-12)
     thT = sol.y[:, -1]
     c0, cT = q.value(theta), q.value(thT)
@@ -278,7 +279,6 @@ def derivation_of(model):
     """``noether.derive.derive(model)``, cached per model spec (``Model.digest``)."""
     d = _CACHE.get(model.digest)
     if d is None or d.model.to_dict() != model.to_dict():
-        from ..derive import derive
         d = _CACHE[model.digest] = derive(model)
     return d
 
@@ -288,8 +288,6 @@ _LAWS: dict = {}
 
 def _derived_law(rule):
     """(``derive_law(rule)``, its numeric evaluator), memoised per rule structure and hyperparameter values."""
-    from ..derive.laws import derive_law
-    from ..optim.base import rule_key
     key = rule_key(rule)
     if key not in _LAWS:
         law = derive_law(rule)

@@ -18,6 +18,10 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, settings
+from ..model import Model
+from .assertions import derivation_of
+import numpy as np
+from pathlib import Path
 
 PROFILE = "noether"
 
@@ -54,7 +58,6 @@ def pytest_report_header(config):
 @pytest.fixture
 def noether_rng(request):
     """numpy Generator seeded from the test's node id (reproducible per test, distinct across tests)."""
-    import numpy as np
     digest = hashlib.sha256(request.node.nodeid.encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
@@ -75,9 +78,7 @@ def noether_cache(tmp_path_factory):
 @pytest.fixture
 def noether_model():
     """``noether_model(spec)``: a Model from a path, TOML text or a spec dict."""
-    from pathlib import Path
 
-    from ..model import Model
 
     def make(spec, name: str = "model"):
         if isinstance(spec, dict):
@@ -91,5 +92,4 @@ def noether_model():
 @pytest.fixture
 def noether_derive():
     """``noether_derive(model)``: ``noether.derive.derive`` cached per model spec."""
-    from .assertions import derivation_of
     return derivation_of

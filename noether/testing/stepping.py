@@ -13,18 +13,18 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SpecError
+from ..optim import base, OPTIMIZERS
+from ..optim.base import UpdateRule, rule_key, vec
+import inspect
 
 
 def _markers():
-    from ..optim import base
     return getattr(base, "first", sp.Symbol("first", nonnegative=True)), \
         getattr(base, "step", sp.Symbol("k", integer=True, nonnegative=True))
 
 
 def make_rule(optimizer, lr: float, hyper: dict | None = None):
     """An UpdateRule from a name registered in ``noether.optim.OPTIMIZERS`` (or an instance)."""
-    from ..optim import OPTIMIZERS
-    from ..optim.base import UpdateRule
     if isinstance(optimizer, UpdateRule):
         return optimizer
     if optimizer not in OPTIMIZERS:
@@ -33,7 +33,6 @@ def make_rule(optimizer, lr: float, hyper: dict | None = None):
     try:
         return OPTIMIZERS[optimizer](lr=lr, **(hyper or {}))
     except TypeError:
-        import inspect
         names = [n for n in inspect.signature(OPTIMIZERS[optimizer].__init__).parameters if n not in ("self", "lr")]
         raise SpecError("--hyper", f"unknown hyperparameter for {optimizer} in {sorted(hyper or {})}; accepted: "
                         + ", ".join(n for n in names if not n.startswith("*"))) from None
@@ -49,7 +48,6 @@ _COMPILED: dict = {}
 
 def _compiled(rule):
     """Lambdified per-coordinate update, memoised per rule structure and hyperparameter values."""
-    from ..optim.base import rule_key
     values = {s: float(v) for s, v in rule.values().items()}
     key = rule_key(rule)
     if key not in _COMPILED:
@@ -58,7 +56,6 @@ def _compiled(rule):
 
 
 def _compile(rule, values):
-    from ..optim.base import vec
     first, step = _markers()
     names = ["theta", "g", *rule.state]
     fns = {}

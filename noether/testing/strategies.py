@@ -19,6 +19,8 @@ from hypothesis.extra import numpy as hnp
 
 from ..errors import SpecError
 from .transforms import AlgebraElement, Flip, GroupElement, Permutation
+from ..model import Model
+from .assertions import derivation_of
 
 #: Catalogue names plus one user expression: the derivation treats them alike.
 DEFAULT_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "identity", "z**3")
@@ -69,12 +71,10 @@ def model_specs(draw, *, inputs=(1, 3), outputs=(1, 2), depth=(1, 2), widths=(1,
 
 def models(**bounds):
     """noether ``Model`` objects; keyword bounds as :func:`model_specs`."""
-    from ..model import Model
     return model_specs(**bounds).map(Model.from_dict)
 
 
 def _shapes(template) -> dict[str, tuple[int, ...]] | None:
-    from ..model import Model
     if isinstance(template, Model):
         return None
     if isinstance(template, dict):
@@ -107,7 +107,6 @@ def batches(model=None, *, inputs: int | None = None, outputs: int | None = None
 
 
 def _generators(model):
-    from .assertions import derivation_of
     d = derivation_of(model)
     if d.algebra.generators is None:
         raise SpecError("model", "the model is too large for explicit generators")
@@ -134,7 +133,6 @@ def group_elements(model, *, t=None, coefficients=None, generators=None):
 
 
 def _interfaces(model):
-    from .assertions import derivation_of
     return [itf for itf in derivation_of(model).algebra.interfaces if itf.right is not None]
 
 

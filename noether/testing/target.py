@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import SpecError
+from ..model import Model
 
 #: Central-difference step relative to max(1, |θ_i|): h = ε^{1/3} balances the O(h²) truncation
 #: against the O(ε/h) rounding error, giving ~ε^{2/3} ≈ 4e-11 relative accuracy for smooth losses.
@@ -140,7 +141,6 @@ def fd_grad(f: Callable[[np.ndarray], float], theta: np.ndarray) -> np.ndarray:
 
 def as_target(f, params, grad=None) -> tuple[Target, np.ndarray]:
     """(Target, flat θ) for a noether Model or a user callable ``loss(params, X, Y)``."""
-    from ..model import Model
     if isinstance(f, Model):
         layout = Layout.of_model(f)
         tgt = Target(layout, lambda th, X, Y: f.loss_and_grad(th, X, Y)[0],

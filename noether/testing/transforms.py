@@ -18,6 +18,9 @@ import sympy as sp
 
 from ..errors import SpecError
 from .arrayexpr import ArrayExpr, BlockContext
+from .target import Layout
+from ..model import Model
+from ..derive.discrete import apply_permutation, apply_flip
 
 
 class Transform:
@@ -107,7 +110,6 @@ class Permutation(Transform):
         self.claim = f"permute units of {interface.name} by {self.perm}"
 
     def apply(self, theta):
-        from ..derive.discrete import apply_permutation
         return apply_permutation(self.model, theta, self.itf, self.perm)
 
 
@@ -119,7 +121,6 @@ class Flip(Transform):
         self.claim = f"flip units {self.units} of {interface.name} (sigma(-z) = {a}*sigma(z) + {b})"
 
     def apply(self, theta):
-        from ..derive.discrete import apply_flip
         for u in self.units:
             theta = apply_flip(self.model, theta, self.itf, u, self.a, self.b)
         return theta
@@ -210,8 +211,6 @@ class BlockMap(Transform):
 
 def block_map(text: str, model_or_params, field: str = "--map") -> BlockMap:
     """Parse a map for a Model (its blocks) or a user's params dict (its keys and shapes)."""
-    from .target import Layout
-    from ..model import Model
     layout = Layout.of_model(model_or_params) if isinstance(model_or_params, Model) \
         else Layout.of_params(model_or_params)
     return BlockMap(text, BlockContext(layout.blocks), field)
