@@ -223,3 +223,35 @@ def _ascend(action, ev, theta, g, objective, obj, steps, seed):
             lam, v = val, v_new
         alpha = min(2 * alpha, 1.0)
     return elem, taken
+
+
+@dataclass
+class Setup:
+    model: object
+    deriv: object
+    kernels: object
+    action: GroupAction
+    X: np.ndarray
+    Y: np.ndarray
+    theta: np.ndarray
+
+
+def prepare(model, data: str | None = None, dataset: str | None = None, params: str | None = None,
+            seed: int = 0, samples: int = 32, cache: str | None = None) -> Setup:
+    """Derivation, kernels, group action, data (``--data`` file, ``--dataset`` name or seeded random)
+    and parameters (``--params`` file or the seeded initialisation) for teleport and train."""
+    from .derive import derive
+    from .kernels.codegen import build_kernels
+    from .actions import group_action
+    from .run.data import initial_parameters, load_data, random_data
+    from .run.datasets import load_dataset
+    from .run.params import load_params
+    if data and dataset:
+        raise SpecError("--data", "give --data or --dataset, not both")
+    X, Y = (load_data(model, data) if data else load_dataset(model, dataset) if dataset
+            else random_data(model, samples, seed))
+    theta = load_params(model, params) if params else initial_parameters(model, seed)
+    deriv = derive(model)
+    kern = build_kernels(deriv, cache)
+    return Setup(model, deriv, kern, group_action(deriv) if deriv.dim else GroupAction([], model.D),
+                 X, Y, theta)
