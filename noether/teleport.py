@@ -152,8 +152,12 @@ def balance_pass(action: GroupAction, theta, sweeps: int = 50, rtol: float = 1e-
 
 
 def teleport(kernels, action: GroupAction, theta, X, Y, objective: str = "grad_norm_max",
-             steps: int = 10, seed: int = 0, action_kind: str = "linear") -> TeleportResult:
-    """Move θ along the orbit of ``action`` to improve ``objective`` (see the module docstring)."""
+             steps: int = 10, seed: int = 0, action_kind: str = "linear",
+             step_size: float = 0.1) -> TeleportResult:
+    """Move θ along the orbit of ``action`` to improve ``objective`` (see the module docstring).
+
+    ``step_size``: the largest move per ascent step, as the norm of the Lie-algebra coordinates t
+    (``grad_norm_max`` is unbounded on non-compact orbits: steps × step_size bounds the move)."""
     if objective not in OBJECTIVES:
         raise SpecError("--objective", f"accepted: {', '.join(OBJECTIVES)}; got {objective!r}")
     if action_kind not in ACTIONS:
@@ -177,7 +181,7 @@ def teleport(kernels, action: GroupAction, theta, X, Y, objective: str = "grad_n
             if 0.5 * float(np.sum(cand.apply(theta) ** 2)) <= f0:
                 elem = cand
     else:
-        elem, taken = _ascend(action, ev, theta, g0, objective, obj, steps, seed)
+        elem, taken = _ascend(action, ev, theta, g0, objective, steps, seed, step_size)
     th = elem.apply(theta)
     L1, g1 = ev.loss_grad(th)
     return TeleportResult(objective, th, elem, L0, L1, f0, obj(th, g1), C0, ev.charges(th), taken, notes)
@@ -191,10 +195,10 @@ def _objective_fn(objective, ev):
     return lambda th, g: ev.top_eig(th)[0]
 
 
-def _ascend(action, ev, theta, g, objective, obj, steps, seed):
+def _ascend(action, ev, theta, g, objective, steps, seed, step_size):
     """Backtracking steps in the Lie-algebra coordinates; a step is kept only if it improves."""
     sign = 1.0 if objective == "grad_norm_max" else -1.0
-    elem, th, alpha, taken = action.identity(), theta, 1.0, 0
+    elem, th, alpha, taken = action.identity(), theta, step_size, 0
     lam, v = ev.top_eig(theta, seed) if objective == "sharpness_min" else (None, None)
     cur = float(np.linalg.norm(g)) if lam is None else lam
     for _ in range(steps):
@@ -221,7 +225,7 @@ def _ascend(action, ev, theta, g, objective, obj, steps, seed):
             g = g_new
         else:
             lam, v = val, v_new
-        alpha = min(2 * alpha, 1.0)
+        alpha = min(2 * alpha, step_size)
     return elem, taken
 
 

@@ -3,7 +3,7 @@ improve an objective; exit 0 ok, 1 the loss moved past rounding or the objective
 
 from __future__ import annotations
 
-from ._common import add_spec, positive_int, print_json
+from ._common import add_spec, finite_float, positive_int, print_json
 
 HELP = "teleport parameters along the symmetry group: grad_norm_max/min, balance, sharpness_min"
 
@@ -22,6 +22,8 @@ def add_arguments(p):
     p.add_argument("--samples", type=positive_int, default=32, help="random samples without --data (default 32)")
     p.add_argument("--out", metavar="OUT.npz", help="write the teleported parameters (atomically)")
     p.add_argument("--cache", metavar="DIR", help="kernel cache folder")
+    p.add_argument("--teleport-lr", type=finite_float, default=0.1,
+                   help="largest move per ascent step, as |t| in Lie-algebra coordinates (default 0.1)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -36,7 +38,8 @@ def run(args) -> int:
         raise SpecError("--action", f"accepted: {', '.join(ACTIONS)}; got {args.action!r}")
     model = Model.load(args.spec)
     s = prepare(model, args.data, args.dataset, args.params, args.seed, args.samples, args.cache)
-    res = teleport(s.kernels, s.action, s.theta, s.X, s.Y, args.objective, args.steps, args.seed, args.action)
+    res = teleport(s.kernels, s.action, s.theta, s.X, s.Y, args.objective, args.steps, args.seed, args.action,
+                   step_size=args.teleport_lr)
     if args.out:
         save_params(model, args.out, res.theta)
     if args.json:
