@@ -3,7 +3,7 @@ exit 0 when every law held between interventions and every intervention kept the
 
 from __future__ import annotations
 
-from ._common import add_spec, finite_float, positive_int, print_json
+from ._common import finite_float, positive_int, print_json
 
 HELP = "train with the generated kernels, teleporting or balancing along the symmetry group"
 
@@ -17,45 +17,32 @@ def _steps_list(text: str) -> list[int]:
 
 
 def add_arguments(p):
-    add_spec(p)
-    p.add_argument("--data", metavar="D.npz", help="data with arrays X, Y")
-    p.add_argument("--dataset", metavar="NAME", help="a named data set: digits")
-    p.add_argument("--params", metavar="IN.npz", help="start parameters (or a trajectory file's last row)")
     from ..optim import OPTIMIZERS
+    from .teleport import add_shared
+    add_shared(p, "write the final parameters (and the loss curve) atomically")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="gd", help="update rule (default gd)")
     p.add_argument("--lr", type=finite_float, default=0.05, help="learning rate (default 0.05)")
     p.add_argument("--momentum", type=finite_float, default=None, help="momentum β (Adam: β1)")
     p.add_argument("--steps", type=positive_int, default=200, help="steps (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--samples", type=positive_int, default=32, help="random samples without data (default 32)")
     p.add_argument("--teleport-at", type=_steps_list, default=[], metavar="K1,K2", help="teleport before these steps")
     p.add_argument("--teleport-every", type=positive_int, default=None, metavar="K", help="teleport every K steps")
-    p.add_argument("--objective", default="grad_norm_max", help="teleport objective (default grad_norm_max)")
     p.add_argument("--teleport-steps", type=positive_int, default=10, help="ascent steps per teleport (default 10)")
     p.add_argument("--balance-every", type=positive_int, default=None, metavar="K", help="balance the scalings every K steps")
     p.add_argument("--target-loss", type=finite_float, default=None, help="stop when the loss reaches this")
-    p.add_argument("--out", metavar="OUT.npz", help="write the final parameters (and the loss curve) atomically")
-    p.add_argument("--cache", metavar="DIR", help="kernel cache folder")
-    p.add_argument("--teleport-lr", type=finite_float, default=0.1,
-                   help="largest move per ascent step, as |t| in Lie-algebra coordinates (default 0.1)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def run(args) -> int:
     from ..errors import SpecError
-    from ..model import Model
     from ..optim import make_rule
     from ..run.params import save_params
-    from ..teleport import OBJECTIVES, prepare
     from ..train import intervention_steps, train
-    if args.objective not in OBJECTIVES:
-        raise SpecError("--objective", f"accepted: {', '.join(OBJECTIVES)}; got {args.objective!r}")
+    from .teleport import checked_setup
     if not (args.lr > 0):
         raise SpecError("--lr", f"must be > 0, got {args.lr}")
     hyper = {"lr": args.lr} | ({"momentum": args.momentum} if args.momentum is not None else {})
     rule = make_rule(args.optimizer, **hyper)
-    model = Model.load(args.spec)
-    s = prepare(model, args.data, args.dataset, args.params, args.seed, args.samples, args.cache)
+    s = checked_setup(args)
+    model = s.model
     iv = intervention_steps(args.steps, args.teleport_at, args.teleport_every, args.balance_every)
     res = train(s, rule, args.steps, iv, args.objective, args.teleport_steps, args.target_loss, args.seed,
                 teleport_step_size=args.teleport_lr)
