@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import flow, mlp
+from test_cli import SPEC
 from noether import build_kernels, derive
 from noether.actions import group_action
 from noether.cli import main
@@ -137,24 +138,12 @@ def test_heavy_ball_rotated_run_equals_teleported_run():
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
-SPEC = """
-input = 3
-[[layer]]
-type = "linear"
-out = 4
-[[layer]]
-type = "activation"
-fn = "leaky_relu"
-[[layer]]
-type = "linear"
-out = 2
-"""
 
 
 @pytest.fixture
 def spec(tmp_path):
     p = tmp_path / "net.toml"
-    p.write_text(SPEC)
+    p.write_text(SPEC.format(fn="leaky_relu"))
     return str(p)
 
 
