@@ -17,8 +17,15 @@ from .kernels.codegen import Kernels, build_kernels
 from .model import Activation, Layer, Linear, Loss, Model
 from .report import LawCheck, Report
 from .verify import VerifyOptions, verify
+from .actions import GroupAction, GroupElement, group_action
+from .run.datasets import load_dataset
+from .run.params import load_params, save_params
+from .teleport import TeleportResult, prepare, teleport
+from .train import TrainResult, intervention_steps, train
 
 __all__ = [
     "Activation", "Derivation", "DivergenceError", "Kernels", "LawCheck", "Layer", "Linear", "Loss",
     "Model", "Report", "SpecError", "VerifyOptions", "build_kernels", "derive", "verify", "__version__",
+    "GroupAction", "GroupElement", "TeleportResult", "TrainResult", "group_action", "intervention_steps",
+    "load_dataset", "load_params", "prepare", "save_params", "teleport", "train",
 ]
