@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from helpers import flow, mlp
 from test_cli import SPEC
+import noether
 from noether import build_kernels, derive
 from noether.actions import group_action
 from noether.cli import main
@@ -216,3 +217,17 @@ def test_trivial_algebra_leaves_parameters(tmp_path, capsys):
     from noether.run.data import initial_parameters
     with np.load(out) as f:
         assert np.array_equal(f["theta"], initial_parameters(Model.load(str(p)), 0))
+
+
+def test_params_accepts_a_trajectory_file(spec, tmp_path):
+    """--params with a trajectory (theta steps+1 × D, completed_steps) takes the last completed row."""
+    from noether.model import Model
+    from noether.run.params import load_params
+    m = Model.load(spec)
+    rows = np.arange(4 * m.D, dtype=float).reshape(4, m.D)
+    p = tmp_path / "traj.npz"
+    np.savez(p, parameters=np.array(m.parameters), theta=rows, completed_steps=2)
+    assert np.array_equal(load_params(m, str(p)), rows[2])
+    np.savez(p, parameters=np.array(m.parameters[:-1]), theta=rows[:, :-1])
+    with pytest.raises(noether.SpecError, match="parameters, the spec has"):
+        load_params(m, str(p))
