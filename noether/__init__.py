@@ -20,9 +20,41 @@ from .verify import VerifyOptions, verify
 from . import align  # composers: noether.align.align (Re-Basin matching), noether.align.interpolate (LMC)
 from .run.sweep import rotation_combinations
 from .run.verify_optim import charge_matrices, generator_sparse
+from .actions import GroupAction, GroupElement, group_action
+from .run.datasets import load_dataset
+from .run.params import load_params, save_params
+from .teleport import TeleportResult, prepare, teleport
+from .train import TrainResult, intervention_steps, train
 
 __all__ = [
-    "Activation", "Derivation", "DivergenceError", "Kernels", "LawCheck", "Layer", "Linear", "Loss",
-    "Model", "Report", "SpecError", "VerifyOptions", "align", "build_kernels", "derive", "verify", "__version__",
+    "Activation",
+    "Derivation",
+    "DivergenceError",
+    "Kernels",
+    "LawCheck",
+    "Layer",
+    "Linear",
+    "Loss",
+    "Model",
+    "Report",
+    "SpecError",
+    "VerifyOptions",
+    "align",
+    "build_kernels",
+    "derive",
+    "verify",
+    "__version__",
+    "GroupAction",
+    "GroupElement",
+    "TeleportResult",
+    "TrainResult",
+    "group_action",
+    "intervention_steps",
+    "load_dataset",
+    "load_params",
+    "prepare",
+    "save_params",
+    "teleport",
+    "train",
 ]
 __all__ += ["charge_matrices", "generator_sparse", "rotation_combinations"]   # composers' helpers

@@ -1,0 +1,68 @@
+"""``noether teleport SPEC``: move parameters along the derived symmetry orbit (same loss) to
+improve an objective; exit 0 ok, 1 the loss moved past rounding or the objective got worse, 2 bad input."""
+
+from __future__ import annotations
+
+from ._common import add_spec, finite_float, positive_int, print_json
+
+HELP = "teleport parameters along the symmetry group: grad_norm_max/min, balance, sharpness_min"
+
+
+def add_shared(p, out_help: str) -> None:
+    """The arguments ``teleport`` and ``train`` share: spec, data, parameters, objective, output."""
+    add_spec(p)
+    p.add_argument("--params", metavar="IN.npz", help="parameters (parameters, theta) or a trajectory file "
+                   "(its last completed row); default: the seeded initialisation")
+    p.add_argument("--data", metavar="D.npz", help="data with arrays X, Y")
+    p.add_argument("--dataset", metavar="NAME", help="a named data set: digits")
+    p.add_argument("--objective", default="grad_norm_max",
+                   help="grad_norm_max (default), grad_norm_min, balance, sharpness_min")
+    p.add_argument("--action", default="linear", help="group action: linear (default)")
+    p.add_argument("--teleport-lr", type=finite_float, default=0.1,
+                   help="largest move per ascent step, as |t| in Lie-algebra coordinates (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed for random data/parameters (default 0)")
+    p.add_argument("--samples", type=positive_int, default=32, help="random samples without --data (default 32)")
+    p.add_argument("--out", metavar="OUT.npz", help=out_help)
+    p.add_argument("--cache", metavar="DIR", help="kernel cache folder")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def checked_setup(args):
+    """Validate the shared choices, then :func:`noether.teleport.prepare`."""
+    from ..errors import SpecError
+    from ..model import Model
+    from ..teleport import ACTIONS, OBJECTIVES, prepare
+    if args.objective not in OBJECTIVES:
+        raise SpecError("--objective", f"accepted: {', '.join(OBJECTIVES)}; got {args.objective!r}")
+    if args.action not in ACTIONS:
+        raise SpecError("--action", f"accepted: {', '.join(ACTIONS)}; got {args.action!r}")
+    if not (args.teleport_lr > 0):
+        raise SpecError("--teleport-lr", f"must be > 0, got {args.teleport_lr}")
+    model = Model.load(args.spec)
+    return prepare(model, args.data, args.dataset, args.params, args.seed, args.samples, args.cache)
+
+
+def add_arguments(p):
+    add_shared(p, "write the teleported parameters (atomically)")
+    p.add_argument("--steps", type=positive_int, default=10, help="ascent steps / balancing sweeps (default 10)")
+
+
+def run(args) -> int:
+    from ..run.params import save_params
+    from ..teleport import teleport
+    s = checked_setup(args)
+    model = s.model
+    res = teleport(s.kernels, s.action, s.theta, s.X, s.Y, args.objective, args.steps, args.seed, args.action,
+                   step_size=args.teleport_lr)
+    if args.out:
+        save_params(model, args.out, res.theta)
+    if args.json:
+        print_json(res.to_json())
+    else:
+        for n in res.notes:
+            print(n)
+        print(f"{args.objective}: {res.objective_before:.6g} -> {res.objective_after:.6g} "
+              f"in {res.steps_taken} steps of a {s.action.dim}-dim algebra")
+        print(f"loss {res.loss_before:.17g} -> {res.loss_after:.17g} (relative change {res.rel_loss_change:.2e})")
+        print("ok" if res.ok else "FAILED: the loss moved past float64 rounding or the objective got worse")
+    return 0 if res.ok else 1
