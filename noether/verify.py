@@ -45,6 +45,10 @@ class VerifyOptions:
     decoupled: bool = False
     batch: int | None = None
     continuous: bool = True
+    # issue 13: local laws (noether/local_laws.py), from --params if given
+    local: bool = False
+    params: str | None = None
+    region_plot: str | None = None
 
 
 def check_options(o: VerifyOptions) -> None:
@@ -78,6 +82,9 @@ def verify(model, opts: VerifyOptions | None = None, progress=print, deriv=None,
     check_options(opts)
     if opts.trajectory and not opts.trajectory.endswith(".npz"):
         raise SpecError("--trajectory", "must name a .npz file")
+    if opts.local:
+        from .local_laws import verify_local
+        return verify_local(model, opts, progress, deriv, kernels)
     if opts.optimizer is not None:
         from .run.verify_optim import verify_optimizer
         return verify_optimizer(model, opts, progress, deriv, kernels)
