@@ -6,7 +6,7 @@
 on one hidden interface Linear(V, b) → σ → Linear(U), for a batch of inputs x.  With the batch's
 hidden activations S' = σ(gVx) of full rank (so batch ≤ width), U' σ(gVx) = U σ(Vx) holds exactly
 on the batch: the batch loss is unchanged to float64 rounding, the loss elsewhere is not.  The
-bias b of V is acted on with V (b' = g b).  σ is any elementwise chain between the two linear
+bias b of V is acted on with V (b' = g b).  With batch < width, U' is the solution nearest U.  σ is any elementwise chain between the two linear
 layers; zeros of σ on the batch are refused, as in the theorem.
 """
 
@@ -43,8 +43,8 @@ def nonlinear_action(model, theta: np.ndarray, X: np.ndarray, g: np.ndarray, lay
     the batch, a singular g."""
     theta = np.asarray(theta, float)
     X = np.asarray(X, float)
-    if theta.shape != (model.D,):
-        raise SpecError("--params", f"must hold {model.D} parameters for this spec, got shape {theta.shape}")
+    if theta.shape != (model.D,) or not np.isfinite(theta).all():
+        raise SpecError("--params", f"must hold {model.D} finite parameters for this spec, got shape {theta.shape}")
     if X.ndim != 2 or X.shape[1] != model.input:
         raise SpecError("--data", f"X must have shape (N, {model.input}), got {X.shape}")
     p_in, acts, p_out = _interface(model, layer)
@@ -88,8 +88,11 @@ def nonlinear_action(model, theta: np.ndarray, X: np.ndarray, g: np.ndarray, lay
     if rank < N:
         raise SpecError("--batch", f"σ(gVx) ({h} x {N}) has rank {rank} < {N}: the batch's hidden activations "
                         "must be linearly independent (batch <= width and generic data)")
-    # U' σ(gVx) = U σ(Vx) on the batch: U'ᵀ = S2⁺ S Uᵀ, S2 of full row rank N
-    Ut = np.linalg.lstsq(S2, S @ params[out.W].T, rcond=None)[0]
+    # U' σ(gVx) = U σ(Vx) on the batch.  With batch = width this fixes U' = U σ(Vx) σ(gVx)⁻¹ (the
+    # theorem's formula); with batch < width we take the solution nearest U:
+    # U'ᵀ = Uᵀ + S2⁺ (S − S2) Uᵀ, exact on the batch because S2 has full row rank N
+    U = params[out.W]
+    Ut = U.T + np.linalg.lstsq(S2, (S - S2) @ U.T, rcond=None)[0]
     newp[out.W][...] = Ut.T
     return new
 
