@@ -98,7 +98,13 @@ def test_leaky_piece_is_not_dead():
         assert _fd_check(m, th, X, Y, c) < 1e-7
 
 
-def test_local_laws_hold_until_break(tmp_path):
+@pytest.fixture(scope="module")
+def kcache(tmp_path_factory):
+    """One kernel cache for the two run tests (same model shape: compiled once)."""
+    return str(tmp_path_factory.mktemp("kernels"))
+
+
+def test_local_laws_hold_until_break(kcache):
     # unit 0 dead (it stays dead: its gradient is exactly 0); units 1, 2 bypassed with margin ~1,
     # and targets far below the output with W2[:, 1:3] > 0 drive b1[1], b1[2] down across the kink
     m, th, X, Y = _planted(3, width=4, dead=[0], bypassed=[1, 2])
@@ -107,7 +113,7 @@ def test_local_laws_hold_until_break(tmp_path):
     p["W2"][:, 1:3] = 1.0
     Y = Y - 10.0
     res = local_symmetries(m, th, X, seed=0, count=False)
-    kern = noether.build_kernels(noether.derive(m), str(tmp_path))
+    kern = noether.build_kernels(noether.derive(m), kcache)
     run = run_gd(kern, th, X, Y, 0.05, 200, record=True, parallel=False, check_law=False)
     checks = check_local_laws(res, kern, run.theta, X, Y, 0.05)
     breaks = {c["break_step"] is None for c in checks}
@@ -153,3 +159,22 @@ def test_cli_bad_params_one_line(tmp_path, capsys):
     rc = main(["local", str(spec), "--params", str(tmp_path / "P.npz"), "--data", str(tmp_path / "D.npz")])
     err = capsys.readouterr().err
     assert rc == 2 and err.strip().count("\n") == 0 and "--params" in err
+
+
+def test_cli_verify_local(tmp_path, capsys, kcache):
+    # orchestrator path: verify --local from --params with a planted dead unit, region plot written
+    spec = tmp_path / "n.toml"
+    spec.write_text('input = 2\n[[layer]]\ntype = "linear"\nout = 4\n[[layer]]\ntype = "activation"\nfn = "relu"\n'
+                    '[[layer]]\ntype = "linear"\nout = 2\n')
+    m, th, X, Y = _planted(4, width=4, dead=[0], bypassed=[])
+    np.savez(tmp_path / "P.npz", theta=th)
+    np.savez(tmp_path / "D.npz", X=X, Y=Y)
+    from noether.cli import main
+    common = [str(spec), "--params", str(tmp_path / "P.npz"), "--data", str(tmp_path / "D.npz")]
+    assert main(["verify", *common, "--steps", "50"]) == 2          # --params without --local
+    assert "--params" in capsys.readouterr().err
+    rc = main(["verify", *common, "--local", "--steps", "50", "--cache", kcache,
+               "--region-plot", str(tmp_path / "r.png")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "region held for the whole run" in out and "all laws hold" in out
+    assert (tmp_path / "r.png").stat().st_size > 0
