@@ -14,6 +14,8 @@ from ._version import __version__
 from .derive import Derivation, derive
 from .errors import DivergenceError, SpecError
 from .kernels.codegen import Kernels, build_kernels
+from .local import LocalResult, local_symmetries
+from .local_laws import region_counts
 from .model import Activation, Layer, Linear, Loss, Model
 from .report import LawCheck, Report
 from .verify import VerifyOptions, verify
@@ -27,34 +29,6 @@ from .teleport import TeleportResult, prepare, teleport
 from .train import TrainResult, intervention_steps, train
 
 __all__ = [
-    "Activation",
-    "Derivation",
-    "DivergenceError",
-    "Kernels",
-    "LawCheck",
-    "Layer",
-    "Linear",
-    "Loss",
-    "Model",
-    "Report",
-    "SpecError",
-    "VerifyOptions",
-    "align",
-    "build_kernels",
-    "derive",
-    "verify",
-    "__version__",
-    "GroupAction",
-    "GroupElement",
-    "TeleportResult",
-    "TrainResult",
-    "group_action",
-    "intervention_steps",
-    "load_dataset",
-    "load_params",
-    "prepare",
-    "save_params",
-    "teleport",
-    "train",
+
 ]
 __all__ += ["charge_matrices", "generator_sparse", "rotation_combinations"]   # composers' helpers

@@ -57,6 +57,10 @@ class VerifyOptions:
     decoupled: bool = False
     batch: int | None = None
     continuous: bool = True
+    # issue 13: local laws (noether/local_laws.py), from --params if given
+    local: bool = False
+    params: str | None = None
+    region_plot: str | None = None
 
 
 def check_options(o: VerifyOptions) -> None:
@@ -75,6 +79,9 @@ def verify(model, opts: VerifyOptions | None = None, progress=print, deriv=None,
     check_options(opts)
     if opts.trajectory and not opts.trajectory.endswith(".npz"):
         raise SpecError("--trajectory", "must name a .npz file")
+    if opts.local:
+        from .local_laws import verify_local
+        return verify_local(model, opts, progress, deriv, kernels)
     if opts.optimizer is not None:
         return verify_optimizer(model, opts, progress, deriv, kernels)
     deriv = deriv or derive(model)

@@ -1,5 +1,7 @@
-"""Finite group actions of a model's derived symmetry generators (below the composers)."""
+"""Finite group actions on parameters (below the composers): the exact action of a model's derived
+generators, and the data-dependent nonlinear action of Zhao et al. (ICLR 2023, Thm 4.1)."""
 
 from .group import GroupAction, GroupElement, group_action
+from .nonlinear import nonlinear_action, nonlinear_teleport
 
-__all__ = ["GroupAction", "GroupElement", "group_action"]
+__all__ = ["GroupAction", "GroupElement", "group_action", "nonlinear_action", "nonlinear_teleport"]

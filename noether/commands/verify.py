@@ -30,14 +30,21 @@ def add_arguments(p):
     p.add_argument("--weight-decay", type=finite_float, default=0.0, help="weight decay λ >= 0 (default 0)")
     p.add_argument("--decoupled", action="store_true", help="decoupled weight decay (AdamW style)")
     p.add_argument("--batch", type=positive_int, default=None, help="minibatch size (seeded batches)")
+    p.add_argument("--local", action="store_true",
+                   help="check the local laws of the starting point's regions until each region breaks")
+    p.add_argument("--params", metavar="P.npz", default=None, help="starting parameters (theta, or one array per block)")
+    p.add_argument("--region-plot", metavar="FILE.png", default=None, help="with --local: units per region against the step")
 
 
 def run(args) -> int:
     model = load(args)
+    if (args.params or args.region_plot) and not args.local:
+        raise SpecError("--params" if args.params else "--region-plot", "is used with --local only")
     opts = VerifyOptions(lr=args.lr, steps=args.steps, seed=args.seed, samples=args.samples, data=args.data,
                          gamma=args.gamma, trajectory=args.trajectory, cache=args.cache,
                          optimizer=args.optimizer, momentum=args.momentum, dampening=args.dampening,
-                         weight_decay=args.weight_decay, decoupled=args.decoupled, batch=args.batch)
+                         weight_decay=args.weight_decay, decoupled=args.decoupled, batch=args.batch,
+                         local=args.local, params=args.params, region_plot=args.region_plot)
     progress = (lambda s: print(s, file=sys.stderr)) if args.json else print
     rep = verify(model, opts, progress=progress)
     if rep.diverged_at is not None:
@@ -61,5 +68,20 @@ def run(args) -> int:
             r = rep.info["rotation_decay"]
             print(f"rotation charge decay per step: exact {r['exact_per_step']:.6g}, Bregman e^(-gamma dt) "
                   f"{r['predicted_per_step']:.6g} (rate error {r['rate_error']:.2e})")
+        if args.local:
+            print_local(rep)
         print(rep.verdict)
     return 0 if rep.ok else 1
+
+
+def print_local(rep) -> None:
+    """Break steps and region statistics of ``verify --local``."""
+    for c in rep.info.get("local_laws", []):
+        brk = "region held for the whole run" if c["break_step"] is None else f"region breaks at step {c['break_step']}"
+        print(f"  {c['charge']}: {c['expr']}  {brk}; law checked on {c['checked_steps']} steps, "
+              f"max residual {c['max_residual']:.1e}")
+    st = rep.info.get("region_stats")
+    if st:
+        print("units per region at step 0 / last: " + ", ".join(f"{k} {v[0]}/{v[-1]}" for k, v in st.items()))
+    if rep.info.get("local_note"):
+        print(rep.info["local_note"])
