@@ -14,7 +14,11 @@ from .user import UserLayer, user_layer
 from .attention import Attention
 from .residual import Residual
 from .batchnorm import BatchNorm
+from .conv2d import Conv2d
+from .pool2d import AvgPool2d, MaxPool2d
+from .flatten import Flatten
 
 __all__ = ["Activation", "Block", "Layer", "Linear", "Loss", "MSE", "Model", "CrossEntropy", "LayerNorm",
            "RMSNorm", "Radial", "GLU", "Conv1d", "UserLayer", "user_layer",
-           "Attention", "Residual", "BatchNorm"]
+           "Attention", "Residual", "BatchNorm",
+           "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten"]
