@@ -172,7 +172,7 @@ class Monitor:
         if self.step % self.every:
             return
         th = self._flat(self.params)
-        if self.step == 0 or not self._rec["step"] or self._rec["step"][-1] != self.step:
+        if not self._rec["step"] or self._rec["step"][-1] != self.step:
             self._record(self.step, th)
         if not (self.check_laws and self.law.closed):
             self._pre = None
@@ -208,7 +208,7 @@ class Monitor:
             u = [vecs[x] for x in args]
             pred += a * (C.B(*u) if f == B else C.L(*u))
             scale += abs(a) * (C.B(*u, absolute=True) if f == B else C.L(*u, absolute=True))
-        delta = self._rec["charges"][-1] - self._rec["charges"][-2]
+        delta = self._rec["charges"][-1] - C.value(th)   # this step only (not edits between steps)
         scale += C.B(th, th, True) + C.B(th1, th1, True) + C.L(th, True) + C.L(th1, True)
         u_round = float(torch.finfo(dtype).eps) / 2
         for key, val in zip(self._chk, (k, delta, pred, np.abs(delta - pred), ROUNDINGS * u_round * scale)):
