@@ -128,7 +128,7 @@ class Monitor:
     same imported model.  Call ``close()`` to remove the hooks."""
 
     def __init__(self, module, optimizer, example_input, loss: str = "cross_entropy", every: int = 1,
-                 check_laws: bool = True, derivation=None):
+                 check_laws: bool = True, derivation=None, trajectory: bool = False):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise SpecError("every", f"must be a positive integer, got {every!r}")
         self.model, _ = from_module(module, example_input, loss)
@@ -146,6 +146,7 @@ class Monitor:
             if any(id(p) not in ids for p in grp["params"]) or len(grp["params"]) != len(ids):
                 raise SpecError("optimizer", "must optimise exactly the module's parameters (one group)")
         self.optimizer, self.every, self.check_laws = optimizer, every, check_laws
+        self._traj = {"theta": [], "grad": []} if trajectory else None
         self.law = derive_law(self.rule, general=True)
         self._law_terms() if self.law.closed else None
         self.step, self._pre = 0, None
@@ -187,6 +188,9 @@ class Monitor:
         hp = {"lr": float(grp["lr"]), "momentum": float(grp.get("momentum", 0.0)),
               "dampening": float(grp.get("dampening", 0.0)), "weight_decay": float(grp.get("weight_decay", 0.0)),
               "beta2": 0.0, "eps": 1.0}
+        if self._traj is not None:
+            self._traj["theta"].append(th)
+            self._traj["grad"].append(g)
         self._pre = (th, {"theta": th, "g": g, "v": v}, [hp[k] for k in HYPER] + [fst], self.params[0].dtype)
 
     def _after(self, opt, args, kwargs):
@@ -249,6 +253,31 @@ class Monitor:
             rep.info["drift"] = {n: float(d) for n, d in zip(self.names, drift)}
             rep.info["diagnosis"] = self.law.note
         return rep
+
+    def continuous(self):
+        """Kunin et al.'s continuous predictions (:func:`noether.derive.continuous.prediction_errors`:
+        the modified flow and its first-order limit) for this run, with their measured errors.
+        Needs ``trajectory=True``, ``every=1`` and an SGD optimizer with fixed hyperparameters."""
+        from types import SimpleNamespace
+
+        from ..derive.continuous import prediction_errors
+        if self._traj is None or self.every != 1 or not self._traj["theta"]:
+            raise SpecError("trajectory", "continuous predictions need Monitor(..., trajectory=True, every=1) "
+                            "and at least one checked step")
+        g = self.optimizer.param_groups[0]
+        rule = type(self.rule)(lr=g["lr"], momentum=g.get("momentum", 0.0) or None,
+                               dampening=g.get("dampening", 0.0), weight_decay=g.get("weight_decay", 0.0))
+        C = self.charges
+
+        def put(fn):
+            def f(v, out, _):
+                out[:] = fn(v)
+            return f
+        mod = SimpleNamespace(charges_quad=put(lambda v: 0.5 * C.B(v, v)), charges_lin=put(C.L),
+                              charges=put(C.value), charges_abs=put(lambda v: 0.5 * C.B(v, v, True) + C.L(v, True)))
+        run = SimpleNamespace(theta=np.array(self._traj["theta"]), grad=np.array(self._traj["grad"]),
+                              charges=self.history["charges"])
+        return prediction_errors(SimpleNamespace(module=mod), rule, run, self.names, max_charges=C.n)
 
     def close(self):
         for h in self._handles:
