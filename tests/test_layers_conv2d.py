@@ -40,20 +40,20 @@ def test_reference_matches_finite_differences_and_symbolic(name):
     assert np.allclose(np.array([float(e) for e in sym]), m.forward(th, X)[0], rtol=1e-12, atol=1e-13)
 
 
-def test_kernels_match_reference():
-    m = MODELS["pools"]()
-    X, Y, th = layer_data(m, 4, n=5)
-    d = noether.derive(m, method="global")
-    assert_kernel_matches_reference(noether.build_kernels(d, CACHE), m, th, X, Y)
-
-
-def test_bn_channel_kernels_match_reference():
-    m = Model(9, [Conv2d(2, 2, bias=False), BatchNorm(affine=True, eps=0.0, channels=2), Linear(2)])
-    X, Y, th = layer_data(m, 5, n=4)
+def _kernels_only(m):
+    """The generated forward/backward of ``m`` without a derivation (no charges to print): the
+    kernels' loss and gradient do not depend on the algebra, and deriving would dominate the test."""
     from noether.derive.derivation import Derivation
     from noether.derive.general import ExplicitAlgebra
-    d = Derivation(m, ExplicitAlgebra(m, [], [], generators=[]), [], [], 0, [])   # kernels only
-    assert_kernel_matches_reference(noether.build_kernels(d, CACHE), m, th, X, Y)
+    return noether.build_kernels(Derivation(m, ExplicitAlgebra(m, [], [], generators=[]), [], []), CACHE)
+
+
+@pytest.mark.slow   # two numba compiles of unrolled conv kernels: 6 minutes on the loaded 2-core machine
+@pytest.mark.parametrize("name", ["pools", "bn_channels"])
+def test_kernels_match_reference(name):
+    m = MODELS[name]()
+    X, Y, th = layer_data(m, 4, n=5)
+    assert_kernel_matches_reference(_kernels_only(m), m, th, X, Y)
 
 
 def test_channel_rescaling_derived():
