@@ -25,6 +25,7 @@ import sympy as sp
 import torch
 
 from ..derive import derive
+from ..derive.derivation import EXPLICIT_D
 from ..derive.laws import B, L, derive_law
 from ..errors import SpecError
 from ..optim import GD, Adam, AdamW, Momentum, Nesterov
@@ -133,9 +134,12 @@ class Monitor:
             raise SpecError("every", f"must be a positive integer, got {every!r}")
         self.model, _ = from_module(module, example_input, loss)
         self.rule = _rule(optimizer)
+        if derivation is None and self.model.D > EXPLICIT_D:
+            raise SpecError("module", f"has {self.model.D} parameters; the monitor evaluates explicit charges, "
+                            f"which the derivation gives up to {EXPLICIT_D} parameters")
         self.derivation = derivation if derivation is not None else derive(self.model)
         if not self.derivation.charges:
-            raise SpecError("module", "the derivation gave no explicit charges to monitor "
+            raise SpecError("module", "the derivation gave no explicit charges to monitor: "
                             + "; ".join(self.derivation.notes))
         self.names = [c.name for c in self.derivation.charges]
         self.charges = Charges([c.expr for c in self.derivation.charges], self.model)
