@@ -63,3 +63,27 @@ def bn_bwd(theta, grad, og, ob, affine, eps, X, dZ, dX, need_dx):
                 xh = (X[r, i] - mu[i]) / s[i]
                 d = dZ[r, i] * theta[og + i] if affine else dZ[r, i]
                 dX[r, i] = (d - md[i] / N - xh * mdx[i] / N) / s[i]
+
+
+@njit(cache=True)
+def ch_rows(X, C):
+    """(N, C·S) channel-major samples -> (N·S, C) rows: batchnorm over channels is the per-feature
+    batchnorm of these rows (statistics over samples and positions)."""
+    N, S = X.shape[0], X.shape[1] // C
+    R = np.empty((N * S, C))
+    for n in range(N):
+        for c in range(C):
+            for s in range(S):
+                R[n * S + s, c] = X[n, c * S + s]
+    return R
+
+
+@njit(cache=True)
+def ch_unrows(R, Z):
+    """Inverse of :func:`ch_rows`, written into Z (N, C·S)."""
+    N, C = Z.shape[0], R.shape[1]
+    S = Z.shape[1] // C
+    for n in range(N):
+        for c in range(C):
+            for s in range(S):
+                Z[n, c * S + s] = R[n * S + s, c]

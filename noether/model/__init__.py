@@ -16,7 +16,32 @@ from .residual import Residual
 from .batchnorm import BatchNorm
 from .figlu import FiGLU
 from .wlinear import WAsymLinear
+from .conv2d import Conv2d
+from .pool2d import AvgPool2d, MaxPool2d
+from .flatten import Flatten
 
-__all__ = ["Activation", "Block", "Layer", "Linear", "Loss", "MSE", "Model", "CrossEntropy", "LayerNorm",
-           "RMSNorm", "Radial", "GLU", "Conv1d", "UserLayer", "user_layer",
-           "Attention", "Residual", "BatchNorm", "FiGLU", "WAsymLinear"]
+__all__ = [
+    "Activation",
+    "Block",
+    "Layer",
+    "Linear",
+    "Loss",
+    "MSE",
+    "Model",
+    "CrossEntropy",
+    "LayerNorm",
+    "RMSNorm",
+    "Radial",
+    "GLU",
+    "Conv1d",
+    "UserLayer",
+    "user_layer",
+    "Attention",
+    "Residual",
+    "BatchNorm",
+    "FiGLU",
+    "WAsymLinear",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "Flatten",

@@ -1,0 +1,136 @@
+"""noether.torch: every supported module imported and checked against PyTorch's own forward,
+parameter names both ways, bad input, and the Monitor's derived laws on real torch.optim runs
+(SGD plain / momentum with dampening / Nesterov, with weight decay; Adam as drift)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from noether.errors import SpecError
+
+
+def test_import_noether_does_not_import_torch():
+    code = ("import sys, noether, noether.model, noether.derive, noether.kernels.codegen, noether.verify; "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+torch = pytest.importorskip("torch", reason="noether.torch needs the optional extra: pip install -e '.[torch]'")
+from torch import nn  # noqa: E402
+
+import noether.torch as nt  # noqa: E402
+
+
+def _all_modules():
+    """One network holding every supported module type (plus a Conv1d and a BatchNorm1d one)."""
+    torch.manual_seed(0)
+    net2d = nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1, stride=2), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2, padding=1),
+        nn.Conv2d(3, 2, 2, bias=False), nn.AvgPool2d(2, stride=1, padding=1), nn.Flatten(), nn.Linear(18, 5),
+        nn.LayerNorm(5), nt.Residual(nn.Sequential(nn.Linear(5, 5), nn.GELU(), nn.Linear(5, 5))),
+        nn.LeakyReLU(0.2), nn.ELU(0.5), nn.Softplus(2.0), nn.SiLU(), nn.Tanh(), nn.Sigmoid(), nn.Identity(),
+        nn.Sequential(nn.Linear(5, 3, bias=False)))
+    net1d = nn.Sequential(nn.Conv1d(2, 3, 2), nn.BatchNorm1d(3), nn.Tanh(), nn.Flatten(), nn.Linear(12, 4),
+                          nn.BatchNorm1d(4, affine=False), nn.Linear(4, 2))
+    return [(net2d.double(), (2, 8, 8)), (net1d.double(), (2, 5))]
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_forward_equals_module_and_names_map_both_ways(k):
+    net, shape = _all_modules()[k]
+    x = torch.randn(7, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(k))
+    model, theta = nt.from_module(net, x)
+    y = net(x).detach().numpy()
+    ours = model.forward(theta, x.reshape(7, -1).numpy())
+    # same float64 operations in another order: ~1e-16 relative per operation, tens of them
+    assert np.allclose(ours, y, rtol=1e-12, atol=1e-13)
+    sd = nt.to_state_dict(model, theta)
+    assert set(sd) == {n for n, _ in net.named_parameters()}
+    assert all(torch.equal(sd[n], p.detach()) for n, p in net.named_parameters())
+    assert np.array_equal(nt.from_state_dict(model, net.state_dict()), theta)
+
+
+def test_bad_input_is_one_line_spec_error():
+    x = torch.randn(4, 3)
+    with pytest.raises(SpecError, match=r"^1\.0: unsupported module type Dropout; supported: Sequential"):
+        nt.from_module(nn.Sequential(nn.Linear(3, 3), nn.Sequential(nn.Dropout(0.1))), x)
+    bn = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)).eval()
+    with pytest.raises(SpecError, match="eval mode.*training mode"):
+        nt.from_module(bn, x)
+    with pytest.raises(SpecError, match="float16"):
+        nt.from_module(nn.Linear(3, 2).half(), x.half())
+    with pytest.raises(SpecError, match="0: Linear: expects one feature axis of 4"):
+        nt.from_module(nn.Sequential(nn.Linear(4, 2)), x)
+    net = nn.Sequential(nn.Linear(3, 2))
+    with pytest.raises(SpecError, match="RMSprop has no rule.*supported: torch.optim.SGD"):
+        nt.Monitor(net, torch.optim.RMSprop(net.parameters()), x)
+
+
+def _mlp(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2)).double()
+
+
+def _train(net, opt, steps, seed, corrupt=False):
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(16, 2, dtype=torch.float64, generator=g), torch.randn(16, 2, dtype=torch.float64, generator=g)
+    mon = nt.Monitor(net, opt, x, loss="mse")
+    if corrupt:   # a hook after the monitor's doubles the gradient: the law must then fail
+        def double(o, a, k):
+            for p in net.parameters():
+                p.grad.mul_(2.0)
+        opt.register_step_pre_hook(double)
+    for _ in range(steps):
+        opt.zero_grad()
+        ((net(x) - y) ** 2).mean().backward()
+        opt.step()
+    mon.close()
+    return mon
+
+
+OPTS = {
+    "sgd_wd": lambda p: torch.optim.SGD(p, lr=0.1, weight_decay=0.05),
+    "momentum_dampening_wd": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.05),
+    "nesterov_wd": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.8, nesterov=True, weight_decay=0.05),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTS))
+def test_monitor_checks_derived_sgd_laws(name):
+    net = _mlp(1)
+    mon = _train(net, OPTS[name](net.parameters()), 30, 2)
+    rep = mon.report()
+    assert rep.ok and len(rep.checks) == 3, rep.table()       # 3 hidden ReLU units, one charge each
+    h = mon.history
+    assert h["charges"].shape == (31, 3) and h["violation"].shape == (30, 3)
+    assert np.abs(h["delta"]).max() > 1e3 * h["violation"].max()   # the charges really move
+    assert rep.to_json()["ok"] is True
+
+
+def test_monitor_law_fails_when_the_update_is_not_the_optimizer_rule():
+    net = _mlp(1)
+    rep = _train(net, OPTS["momentum_dampening_wd"](net.parameters()), 10, 2, corrupt=True).report()
+    assert not rep.ok and "FAIL" in rep.table()
+
+
+def test_monitor_float32_and_every_k():
+    net = _mlp(3).float()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 2, generator=g), torch.randn(16, 2, generator=g)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    mon = nt.Monitor(net, opt, x, loss="mse", every=5)
+    for _ in range(20):
+        opt.zero_grad()
+        ((net(x) - y) ** 2).mean().backward()
+        opt.step()
+    h = mon.history
+    assert list(h["law_step"]) == [0, 5, 10, 15] and mon.report().ok
+
+
+def test_adam_reported_as_drift_with_diagnosis():
+    net = _mlp(1)
+    rep = _train(net, torch.optim.Adam(net.parameters(), lr=0.01), 10, 2).report()
+    assert not rep.checks and "kinetic symmetry breaking" in rep.verdict
+    assert len(rep.info["drift"]) == 3 and max(rep.info["drift"].values()) > 0

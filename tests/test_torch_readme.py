@@ -1,0 +1,20 @@
+"""The README's tutorial "Track the charges of your own PyTorch model", run exactly as written
+(the python block under that heading is extracted from README.md and executed in a subprocess)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch", reason="the tutorial needs the optional extra: pip install -e '.[torch]'")
+
+
+def test_tutorial_runs_as_written():
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Track the charges of your own PyTorch model", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "all laws hold" in out.stdout and "(101, 8)" in out.stdout
