@@ -45,3 +45,4 @@ __all__ = [
     "MaxPool2d",
     "AvgPool2d",
     "Flatten",
+]
