@@ -12,7 +12,7 @@ import numpy as np
 
 import noether
 from noether.optim import make_rule
-from noether.run.optimizers import run_optimizer
+from noether.run import run_optimizer
 
 SEEDS, STEPS, LR, BETA, AT = range(3), 200, 0.02, 0.9, (0, 10, 20)
 SPEC = {"input": 64, "loss": "cross_entropy", "layer": [

@@ -14,6 +14,7 @@ import sys
 from . import commands
 from ._version import __version__
 from .errors import SpecError
+import os
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,7 +59,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         # the reader went away (``noether ... --json | head``): no traceback, the shell's SIGPIPE code
-        import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except KeyboardInterrupt:

@@ -17,7 +17,7 @@ from .errors import SpecError
 from .kernels.codegen import build_kernels
 from .local import local_symmetries
 from .model.regions import classify
-from .report import Report
+from .run.checks import Report
 from .run.data import initial_parameters, load_data, random_data
 from .run.gd import run_gd
 

@@ -18,7 +18,8 @@ PKG = ROOT / "noether"
 
 #: Composers: orchestrate derive -> kernels -> run for one purpose.  They may import every layer
 #: below them (and each other, without cycles), never report rendering, testing or the CLI.
-COMPOSERS = ["noether.verify", "noether.run.verify_optim", "noether.run.sweep"]
+COMPOSERS = ["noether.verify", "noether.run.verify_optim", "noether.run.sweep", "noether.teleport",
+             "noether.train", "noether.local", "noether.local_laws", "noether.align", "noether.torch"]
 
 #: Bottom to top.  A module may import its own layer and the layers before it.
 LAYERS: list[tuple[str, list[str]]] = [
@@ -30,6 +31,7 @@ LAYERS: list[tuple[str, list[str]]] = [
                       "noether.derive.complete_jets", "noether.derive.polysearch"]),
     ("kernels", ["noether.kernels"]),
     ("run", ["noether.run"]),
+    ("actions", ["noether.actions"]),      # finite group actions of derived generators, on parameters
     ("composers", COMPOSERS),
     ("report", ["noether.report"]),
     ("testing", ["noether.testing", "noether.claims"]),
@@ -47,7 +49,8 @@ LAZY_EXTERNAL = ("torch", "jax", "matplotlib", "dask", "scipy.integrate", "scipy
 
 #: Packages whose ``__all__`` is the public API the scripts in derivations/ may use.
 PUBLIC = ["noether", "noether.model", "noether.optim", "noether.derive", "noether.completeness",
-          "noether.kernels", "noether.run", "noether.testing"]
+          "noether.kernels", "noether.run", "noether.testing", "noether.actions", "noether.align",
+          "noether.torch"]
 
 
 def _modules() -> dict[str, Path]:

@@ -16,6 +16,12 @@ import numpy as np
 from ..errors import SpecError
 from .barrier import interpolate
 from .perms import PermSet
+from ..derive.discrete import axis_sites, derive_discrete
+from ..model import Model
+from ..derive import derive
+from .canonical import canonicalise, diagonal_group
+from .activation import activation_matching
+from .weight import weight_matching
 
 METHODS = ("weight", "activation")
 MODULI = ("permutation", "group")
@@ -36,7 +42,6 @@ class AlignResult:
 
 
 def permutation_groups(model, seed: int = 0):
-    from ..derive.discrete import axis_sites, derive_discrete
     amap = axis_sites(model)
     groups = [g for g in derive_discrete(model, seed) if g.kind == "permutation" and g.units is None]
     return amap, groups
@@ -46,7 +51,6 @@ def function_model(model):
     """The same network under the MSE loss: its derived symmetries are those of the function f
     itself (alignment must keep f; a loss may have more, e.g. softmax's output translations), and
     MLPs then take the per-interface method, which scales to any width."""
-    from ..model import Model
     return model if model.loss_name == "mse" else Model.from_dict({**model.to_dict(), "loss": "mse"}, model.name)
 
 
@@ -67,8 +71,6 @@ def align(model, theta_a, theta_b, X=None, Y=None, method: str = "weight", modul
     info: dict = {"method": method, "modulo": modulo}
     A, B = theta_a, theta_b
     if modulo == "group":
-        from ..derive import derive
-        from .canonical import canonicalise, diagonal_group
         grp = diagonal if diagonal is not None else diagonal_group(model, derive(function_model(model), seed))
         A, ia = canonicalise(grp, theta_a)
         B, ib = canonicalise(grp, theta_b)
@@ -81,15 +83,12 @@ def align(model, theta_a, theta_b, X=None, Y=None, method: str = "weight", modul
     rng = np.random.default_rng([seed, 17])
     t1 = time.perf_counter()
     if method == "activation":
-        from .activation import activation_matching
         ps, hidden = activation_matching(ps, amap, A, B, X)
         info["weight_matched_groups"] = [groups[k].axis.name for k in hidden]
         if hidden:
-            from .weight import weight_matching
             ps, wi = weight_matching(ps, A, B, rng, restarts, only=hidden)
             info["search"] = wi
     else:
-        from .weight import weight_matching
         ps, wi = weight_matching(ps, A, B, rng, restarts)
         info["search"] = wi
     info["matching_seconds"] = time.perf_counter() - t1

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SpecError
+import os
+import tempfile
 
 
 @dataclass
@@ -52,8 +54,6 @@ def interpolate(model, theta_a, theta_b, X, Y, points: int = 25) -> Path:
 
 def plot_path(paths: dict[str, Path], path: str) -> None:
     """Loss (and accuracy) against α, one line per labelled path, written atomically."""
-    import os
-    import tempfile
 
     import matplotlib               # optional extra 'plots': imported only to draw
     matplotlib.use("Agg")

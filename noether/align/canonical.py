@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SpecError
+from ..derive.discrete import axis_sites, permute
+from ..derive.generator import Generator
 
 
 @dataclass
@@ -81,8 +83,6 @@ def diagonal_group(model, derivation) -> DiagonalGroup:
 def _family_generators(model, derivation):
     """For models past the explicit-generator limit (wide MLPs): the per-unit family members that
     are diagonal, built at unit 0 and carried to unit i by the derived transposition (0 i)."""
-    from ..derive.discrete import axis_sites, permute
-    from ..derive.generator import Generator
     amap = axis_sites(model)
     out = []
     for f in derivation.algebra.families:

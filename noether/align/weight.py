@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from .perms import PermSet, same_block_sites, slab
+from ..derive.discrete import permute
+from scipy.optimize import linear_sum_assignment
 
 
 def axis_cost(ps: PermSet, k: int, theta_a, theta_b, value: int, solved: set | None = None,
@@ -15,7 +17,6 @@ def axis_cost(ps: PermSet, k: int, theta_a, theta_b, value: int, solved: set | N
     """C[i, j] = Σ over the blocks carrying group k's axis of ⟨A unit i, B unit j⟩, the other
     groups' permutations applied to B (and this group's at a second position of the same block).
     With ``solved``: only blocks whose other permuted axes are all in ``solved`` (when any are)."""
-    from ..derive.discrete import permute
     g, model, shapes = ps.groups[k], ps.model, ps.shapes
     B0 = ps.apply(theta_b, skip=k)
     n = g.axis.size
@@ -42,7 +43,6 @@ def axis_cost(ps: PermSet, k: int, theta_a, theta_b, value: int, solved: set | N
 
 
 def solve_lap(C: np.ndarray) -> np.ndarray:
-    from scipy.optimize import linear_sum_assignment
     _, col = linear_sum_assignment(C, maximize=True)
     return col
 

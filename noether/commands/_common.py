@@ -9,6 +9,7 @@ from ..errors import SpecError
 from ..model import Model
 import argparse
 import math
+import os
 
 
 def add_spec(parser) -> None:
@@ -22,7 +23,6 @@ def load(args) -> Model:
 def output_dir(path: str, field: str = "--out") -> str:
     """Create (or accept) the folder ``path`` before any work is done; a one-line SpecError when
     it cannot be a folder (a file in the way, no permission, a read-only place)."""
-    import os
     if os.path.exists(path) and not os.path.isdir(path):
         raise SpecError(field, f"{path!r} exists and is not a folder")
     try:

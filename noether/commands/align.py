@@ -4,6 +4,11 @@ permutation|group] [--out B_ALIGNED.npz] [--json]``."""
 from __future__ import annotations
 
 from ._common import add_spec, load, positive_int, print_json
+from ..align import load_parameters
+from ..errors import SpecError
+from ..run.data import load_data
+import os
+from ..align import align, save_parameters
 
 HELP = "permute (and canonicalise) network B to match network A over the derived symmetries"
 
@@ -16,15 +21,12 @@ def add_pair(p) -> None:
 
 def load_pair(args, out_path: str | None, out_field: str):
     """(model, θ_A, θ_B, X, Y), after refusing an output path with no folder (nothing computed yet)."""
-    from ..align import load_parameters
-    from ..errors import SpecError
     model = load(args)
     check_out(out_path, out_field)
     A = load_parameters(model, args.a, "A.npz")
     B = load_parameters(model, args.b, "B.npz")
     X = Y = None
     if getattr(args, "data", None):
-        from ..run.data import load_data
         X, Y = load_data(model, args.data)
         if len(X) == 0:
             raise SpecError("--data", "X has no samples")
@@ -33,9 +35,7 @@ def load_pair(args, out_path: str | None, out_field: str):
 
 def check_out(path: str | None, field: str) -> None:
     """Refuse an output path whose folder is missing before any work is done."""
-    import os
 
-    from ..errors import SpecError
     if path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(path)) or "."):
         raise SpecError(field, f"folder of {path!r} does not exist")
 
@@ -57,7 +57,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..align import align, save_parameters
     model, A, B, X, Y = load_pair(args, args.out, "--out")
     res = align(model, A, B, X, Y, method=args.method, modulo=args.modulo, seed=args.seed,
                 restarts=args.restarts, points=max(args.points, 2))

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from math import factorial
 
 import numpy as np
+from ..model.axes import axis_name, model_axes_io
 
 #: A candidate passes when max|f(gθ, x) − f(θ, x)| ≤ TOL·max|f(θ, x)|.  Permuting or negating
 #: parameters changes only the order and signs of float64 sums (relative change ≲ 1e-14 for these
@@ -98,7 +99,6 @@ class AxisMap:
 def axis_sites(model) -> AxisMap:
     """The model's internal axes.  Axes of the input or the output layout are left out:
     relabelling them would need relabelling the data."""
-    from ..model.axes import axis_name, model_axes_io
     axes, layouts = model_axes_io(model)
     io = {id(a.root()) for a in layouts[0] + layouts[-1]}
     shapes, by_root = {}, {}

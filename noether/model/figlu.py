@@ -10,6 +10,7 @@ import sympy as sp
 
 from ..errors import SpecError
 from .activation import Activation
+from .catalogue import z
 from .fields import check_keys, finite_float
 from .fixed import dyadic_normal, rational, seed_int
 from .layer import Layer
@@ -40,7 +41,6 @@ class FiGLU(Layer):
         return self.in_dim
 
     def symbolic(self, x, p):
-        from .catalogue import z
         n = self.in_dim
         g = [sum((rational(self.F[i, j]) * x[j] for j in range(n)), sp.Integer(0)) for i in range(n)]
         return [x[i] * self.act.expr.subs(z, g[i]) for i in range(n)]
@@ -62,8 +62,7 @@ class FiGLU(Layer):
         return [ctx.fixed(self.in_dim)], {}
 
     def kernel_defs(self, ctx):
-        from ..kernels.printer import scalar_function
-        from .catalogue import z
+        scalar_function = ctx.scalar_function
         k, n = ctx.uid(self), self.in_dim
         return (scalar_function(f"fg_{k}", self.act.expr, z) + "\n"
                 + scalar_function(f"dfg_{k}", sp.diff(self.act.expr, z), z) + "\n"

@@ -6,7 +6,9 @@ from __future__ import annotations
 import sympy as sp
 
 from .fields import boolean, check_keys, positive_int
+from .fixed import seed_int
 from .layer import Block, Layer
+from .wlinear import WAsymLinear      # the W-asymmetric option (Lim et al. 2024)
 
 
 class Linear(Layer):
@@ -21,8 +23,6 @@ class Linear(Layer):
         check_keys(table, {"type", "out", "bias", "fixed", "fixed_seed", "fixed_scale"}, field)
         out, bias = positive_int(table, "out", field), boolean(table, "bias", field, True)
         if table.get("fixed", 0) != 0 or "fixed_seed" in table or "fixed_scale" in table:
-            from .fixed import seed_int
-            from .wlinear import WAsymLinear      # W-asymmetric option (Lim et al. 2024)
             return WAsymLinear(out, positive_int(table, "fixed", field), bias, seed_int(table, "fixed_seed", field),
                                table.get("fixed_scale", 1.0), field)
         return cls(out, bias)

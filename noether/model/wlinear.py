@@ -26,8 +26,7 @@ class WAsymLinear(Layer):
 
     @classmethod
     def from_spec(cls, table, field):
-        from .linear import Linear          # the ``linear`` spec parser builds this variant
-        return Linear.from_spec(table, field)
+        return Layer.registry["linear"].from_spec(table, field)   # ``linear`` with ``fixed`` builds this
 
     def bind(self, in_dim, index):
         super().bind(in_dim, index)

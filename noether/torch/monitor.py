@@ -30,7 +30,7 @@ from ..derive.laws import B, L, derive_law
 from ..errors import SpecError
 from ..optim import GD, Adam, AdamW, Momentum, Nesterov
 from ..optim.base import HYPER, first
-from ..report import Report
+from ..run.checks import Report
 from .importer import from_module
 
 SUPPORTED = ("torch.optim.SGD (momentum, dampening, nesterov, weight_decay; laws checked), "
