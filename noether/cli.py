@@ -64,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("noether: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        from .derive.global_exact import GlobalSearchError   # local: the derive stack is slow to import
+        if not isinstance(exc, GlobalSearchError):
+            raise
+        print(f"noether: internal error (a bug: please report it with the spec): {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ class Model:
             index += layer.extra_indices   # blocks with several parametrised layers
             dim = layer.out_dim()
         self.output = dim
+        if not self.loss.sensitivity(dim):   # e.g. softmax over one logit: every parameter is a symmetry
+            raise SpecError("loss", f"{loss} on {dim} output(s) does not depend on the model's output; "
+                            "give the last layer more outputs or use another loss")
         if index == 0:
             raise SpecError("layer", "the model has no parameters; add a linear layer")
 
