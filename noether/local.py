@@ -122,7 +122,13 @@ def local_symmetries(model, theta: np.ndarray, X: np.ndarray, seed: int = 0, cou
     gcharges = res.global_derivation.charges or []
     if res.pinned:
         res.reduced = reduced_model(model, res.pinned)
-        res.derivation = derive(res.reduced, seed=seed)
+        from .derive.global_exact import GlobalSearchError
+        try:
+            res.derivation = derive(res.reduced, seed=seed)
+        except GlobalSearchError as exc:     # e.g. constant (saturated) pieces: see the report's notes
+            res.derivation = derive(res.reduced, seed=seed, method="structured")
+            res.notes.append(f"the exact global search failed on the reduced model ({exc}); "
+                             "the local algebra comes from the structured search")
         if res.derivation.charges is None:
             raise SpecError("model", f"the locally reduced model has D = {model.D}: too large for explicit "
                             "charges; use a smaller model")

@@ -178,3 +178,14 @@ def test_cli_verify_local(tmp_path, capsys, kcache):
     out = capsys.readouterr().out
     assert rc == 0 and "region held for the whole run" in out and "all laws hold" in out
     assert (tmp_path / "r.png").stat().st_size > 0
+
+
+def test_saturated_hardtanh_charges_fd():
+    # hardtanh Min(Max(z,-1),1): units pinned on the constant pieces (not dead: σ = ±1) free their
+    # rows and trade their outgoing column against the output bias; every charge checked by FD
+    m, th, X, Y = _planted(2, width=3, dead=[0], bypassed=[1], fn="Min(Max(z, -1), 1)")
+    res = local_symmetries(m, th, X, seed=0, count=False)
+    assert [u.region for u in res.units] == ["0", "2", "mixed"]
+    assert res.charges
+    for c in res.charges:
+        assert _fd_check(m, th, X, Y, c) < 1e-7, c.name
