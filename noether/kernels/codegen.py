@@ -26,7 +26,7 @@ import sympy as sp
 from .._version import __version__
 from ..io import atomic_write
 from ..derive.charges import i_, j_
-from . import loops
+from . import loops, primitives
 from .printer import KernelPrinter, explicit_function, family_function, scalar_function, split_degrees
 from .gramform import gram_function
 from ..derive.laws import derive_law
@@ -336,7 +336,7 @@ def module_source(deriv) -> tuple[str, ChargeLayout]:
         f'Charges, in output order:\n' + "".join(f"  {k}: {n}\n" for k, n in enumerate(layout.names[:200]))
         + ("  ...\n" if len(layout.names) > 200 else "") + '"""\n',
         "import math\n\nimport numpy as np\nfrom numba import get_thread_id, njit, prange\n\n"
-        "from noether.kernels.primitives import *  # noqa: F403 (hand-written primitives of every layer)\n",
+        "PRIMITIVES_IMPORT\n",
         "# ---- model: activations and the unrolled forward/backward pass ----\n" + model_code(model),
         "# ---- charges, printed from their indexed formulas ----\n" + ch,
         _HELPERS + f"\nLAW_ROWS = {max(rows)}   # scratch rows of the law functions\n",
@@ -348,7 +348,29 @@ def module_source(deriv) -> tuple[str, ChargeLayout]:
         parts.append("@njit(cache=True)\n" + src)
         if name == "run_gd":     # the sample-parallel copy (noether.run.chunks.batch_pass chooses)
             parts.append("@njit(cache=True)\n" + _sample_parallel(src.replace("def run_gd(", "def run_gd_par(")))
-    return "\n\n".join(parts), layout
+    source = "\n\n".join(parts)
+    return source.replace("PRIMITIVES_IMPORT\n", primitives_import(source), 1), layout
+
+
+def _primitive_names() -> set[str]:
+    """Names the hand-written primitive modules define (functions and constants, not their imports)."""
+    out = set()
+    for name, obj in vars(primitives).items():
+        if name.startswith("_") or inspect.ismodule(obj):
+            continue
+        mod = getattr(getattr(obj, "py_func", obj), "__module__", None)
+        if (mod or "").startswith("noether.kernels.primitives") or isinstance(obj, (int, float)):
+            out.add(name)
+    return out
+
+
+def primitives_import(source: str) -> str:
+    """An explicit import of the primitives ``source`` uses (instead of a star import)."""
+    used = sorted(_primitive_names() & set(re.findall(r"\b[A-Za-z_]\w*\b", source)))
+    if not used:
+        return ""
+    body = textwrap.fill(", ".join(used), 100, initial_indent="    ", subsequent_indent="    ")
+    return f"from noether.kernels.primitives import (  # hand-written primitives this module calls\n{body},\n)\n"
 
 
 def _sample_parallel(loop_src: str) -> str:

@@ -101,6 +101,12 @@ def split_degrees(expr, symbols=()) -> dict[int, sp.Expr]:
         _SYMS.reset(token)
 
 
+def _named(expr, limit: int = 160) -> str:
+    """The expression with its parameter names (``W2[k, i]``), for a comment beside raw offsets."""
+    text = " ".join(str(expr).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def family_function(name: str, expr: sp.Expr, free: list, sizes: list, indexed: dict, absolute=False) -> str:
     """A loop over the free unit indices writing one value per instance to ``out[start + n]``.
 
@@ -128,12 +134,13 @@ def family_function(name: str, expr: sp.Expr, free: list, sizes: list, indexed: 
                 summand = f"abs({summand})"
             lines.append(f"{ind}s{t} = 0.0")
             lines.append(f"{ind}for {k} in range({int(a)}, {int(b) + 1}):")
-            lines.append(f"{ind}    s{t} += {summand}")
+            lines.append(f"{ind}    s{t} += {summand}  # {_named(s.function)}")
             c = pr.doprint(abs(coef) if absolute else coef)
             parts.append(f"{c} * s{t}")
         else:
             code = pr.doprint(term)
             parts.append(f"abs({code})" if absolute else code)
+    lines.append(f"{ind}# {name} = {_named(expr)}")
     lines.append(f"{ind}out[n] = " + (" + ".join(parts) if parts else "0.0"))
     lines.append(f"{ind}n += 1")
     lines.append("    return n")
