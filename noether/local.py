@@ -18,6 +18,9 @@ import sympy as sp
 from .derive.derivation import derive
 from .errors import SpecError
 from .model.regions import UnitRegion, classify, reduced_model
+from .derive.global_exact import GlobalSearchError
+from .derive.complete import count_laws, lie_rank
+from .derive.complete_jets import Net
 
 
 @dataclass
@@ -122,7 +125,6 @@ def local_symmetries(model, theta: np.ndarray, X: np.ndarray, seed: int = 0, cou
     gcharges = res.global_derivation.charges or []
     if res.pinned:
         res.reduced = reduced_model(model, res.pinned)
-        from .derive.global_exact import GlobalSearchError
         try:
             res.derivation = derive(res.reduced, seed=seed)
         except GlobalSearchError as exc:     # e.g. constant (saturated) pieces: see the report's notes
@@ -152,8 +154,6 @@ def local_symmetries(model, theta: np.ndarray, X: np.ndarray, seed: int = 0, cou
 
 def local_count(model, theta, X, res: LocalResult, seed: int) -> dict:
     """Laws of gradient flow for these samples at θ, against the global (generic) count."""
-    from .derive.complete import count_laws, lie_rank
-    from .derive.complete_jets import Net
     rng = np.random.default_rng([seed, 7])
     here = lie_rank(Net(model), theta, X, rng)
     glob = count_laws(model, points=2, seed=seed, with_derived=False, max_local=0)

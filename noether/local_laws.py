@@ -10,16 +10,20 @@ mixed units per step) are recorded for every step.
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 
 from .derive.derivation import derive
 from .errors import SpecError
 from .kernels.codegen import build_kernels
 from .local import local_symmetries
-from .model.regions import classify
+from .model.regions import classify, still_in
 from .run.checks import Report
 from .run.data import initial_parameters, load_data, random_data
 from .run.gd import run_gd
+from .run.params import load_params
 
 TOL_LOCAL = 1e-10    # an identity in float64: rounding of C and of the update is ~1e-15 relative
 
@@ -34,7 +38,6 @@ def region_counts(model, theta: np.ndarray, X: np.ndarray) -> dict[str, int]:
 
 def check_local_laws(res, kernels, thetas: np.ndarray, X, Y, lr: float) -> list[dict]:
     """For each local charge: break step of its region and the worst law residual before it."""
-    from .model.regions import still_in
     model = res.model
     mod = kernels.module
     ws = mod.make_workspace(X.shape[0])
@@ -74,7 +77,6 @@ def verify_local(model, opts, progress=print, deriv=None, kernels=None, theta0=N
     X, Y = load_data(model, opts.data) if opts.data else random_data(model, opts.samples, opts.seed)
     if theta0 is None:
         if getattr(opts, "params", None):
-            from .run.params import load_params
             theta0 = load_params(model, opts.params)
         else:
             theta0 = initial_parameters(model, opts.seed)
@@ -106,12 +108,10 @@ def verify_local(model, opts, progress=print, deriv=None, kernels=None, theta0=N
 
 def plot_region_stats(stats: dict[str, list[int]], path: str, title: str = "") -> None:
     """Units per region against the step, written atomically as PNG."""
-    import os
-    import tempfile
 
     import matplotlib   # optional dependency (extra 'plots'): imported only when a plot is asked for
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # extra "plots"
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise SpecError("--region-plot", f"folder {directory!r} does not exist")

@@ -16,6 +16,7 @@ from .derive.derivation import derive
 from .errors import SpecError
 from .io import save_npz_atomic  # noqa: F401 (re-exported: noether.verify.save_npz_atomic)
 from .kernels.codegen import build_kernels
+from .local_laws import verify_local
 from .run.checks import Report
 from .run.data import initial_parameters, load_data, random_data
 from .run.gd import run_gd
@@ -80,7 +81,6 @@ def verify(model, opts: VerifyOptions | None = None, progress=print, deriv=None,
     if opts.trajectory and not opts.trajectory.endswith(".npz"):
         raise SpecError("--trajectory", "must name a .npz file")
     if opts.local:
-        from .local_laws import verify_local
         return verify_local(model, opts, progress, deriv, kernels)
     if opts.optimizer is not None:
         return verify_optimizer(model, opts, progress, deriv, kernels)

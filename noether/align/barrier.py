@@ -57,7 +57,7 @@ def plot_path(paths: dict[str, Path], path: str) -> None:
 
     import matplotlib               # optional extra 'plots': imported only to draw
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # extra "plots"
     directory = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(directory):
         raise SpecError("--plot", f"folder {directory!r} does not exist")

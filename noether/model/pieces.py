@@ -16,6 +16,7 @@ import sympy as sp
 
 from ..errors import SpecError
 from .catalogue import z
+import numpy as np
 
 _KINKED = (sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.sign, sp.Piecewise)
 
@@ -134,7 +135,6 @@ def pieces(expr: sp.Expr) -> list[Piece]:
 def locate(pcs: list[Piece], values) -> tuple[int | None, float]:
     """Which piece holds every value (None: several), and the margin: the least distance from a
     value to the ends of its piece (for one piece) or 0.0."""
-    import numpy as np
     v = np.asarray(values, float)
     for p in pcs:
         lo, hi = float(p.lo), float(p.hi)

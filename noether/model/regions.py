@@ -20,6 +20,7 @@ from .activation import Activation
 from .catalogue import z
 from .pieces import Piece, locate, pieces
 from .user import user_layer
+from .model import Model
 
 
 @dataclass
@@ -111,7 +112,6 @@ def still_in(model, regions: list[UnitRegion], theta: np.ndarray, X: np.ndarray)
 
 def reduced_model(model, regions: list[UnitRegion]):
     """The locally reduced model: σ on each pinned unit replaced by its piece's expression."""
-    from .model import Model
     fresh = Model.from_dict(model.to_dict(), name=f"{model.name}.local")
     by_pos: dict[int, dict[int, sp.Expr]] = {}
     for r in regions:
