@@ -3,10 +3,11 @@ in PyTorch, with noether's exact per-step laws checked at every step.
 
 A VGG-style CNN (two conv -> BatchNorm -> ReLU -> max-pool blocks, a linear head, cross-entropy)
 on scikit-learn's 8x8 digits, float64, torch.optim.SGD with momentum 0.9 and weight decay,
-minibatches of 64.  Kept to a few minutes on 2 cores: 2 channels per block, convs without bias
+minibatches of 64.  Kept to a few minutes on 2 cores: 2 channels per block (3x3 then 1x1
+convolutions, the second block pooled to 1x1), convs without bias
 (a bias before BatchNorm is removed by the mean anyway), BatchNorm eps = 0 (eps > 0 breaks the
 scale symmetry; noether reports that), and the digits 0, 1, 2 only (537 images, 3 classes), so the
-model has 51 parameters and the exact global search derives its algebra.
+model has 39 parameters and the exact global search derives its algebra.
 
 The charges come from noether's derivation of the imported module; the Monitor checks noether's
 derived heavy-ball law (PyTorch's convention, first step included) at every step, and Kunin's
@@ -14,7 +15,9 @@ continuous predictions (the modified flow m q'' + b q' + kappa q = source, and i
 limit) are compared with the run.  Reproduced when every law holds to 1e-10 at every step, the
 scale (conv weights into BatchNorm), rescale (BatchNorm gain/bias against the next conv) and
 translation (softmax head) charges are all among the derived ones, and every continuous
-prediction's error is measured.   Run:  python derivations/kunin_torch_cnn.py [--plot out.png]
+prediction's error is measured.  Status: not yet run to completion; on a loaded 2-core machine
+the derivation stage did not finish within 30 minutes, so the "few minutes" target is not met.
+Run:  python derivations/kunin_torch_cnn.py [--plot out.png]
 """
 
 import os
@@ -31,7 +34,7 @@ import noether.torch as nt
 SEED, STEPS, BATCH, LR, MOMENTUM, WD = 0, 300, 64, 0.02, 0.9, 1e-3
 torch.manual_seed(SEED)
 net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, bias=False), nn.BatchNorm2d(2, eps=0.0), nn.ReLU(), nn.MaxPool2d(2),
-                    nn.Conv2d(2, 2, 2, bias=False), nn.BatchNorm2d(2, eps=0.0), nn.ReLU(), nn.MaxPool2d(3),
+                    nn.Conv2d(2, 2, 1, bias=False), nn.BatchNorm2d(2, eps=0.0), nn.ReLU(), nn.MaxPool2d(4),
                     nn.Flatten(), nn.Linear(2, 3)).double()
 digits = load_digits()
 keep = digits.target < 3
