@@ -32,6 +32,8 @@ from ..optim import GD, Adam, AdamW, Momentum, Nesterov
 from ..optim.base import HYPER, first
 from ..run.checks import Report
 from .importer import from_module
+from types import SimpleNamespace
+from ..derive.continuous import prediction_errors
 
 SUPPORTED = ("torch.optim.SGD (momentum, dampening, nesterov, weight_decay; laws checked), "
              "torch.optim.Adam and AdamW (drift recorded: no closed law)")
@@ -262,9 +264,7 @@ class Monitor:
         """Kunin et al.'s continuous predictions (:func:`noether.derive.continuous.prediction_errors`:
         the modified flow and its first-order limit) for this run, with their measured errors.
         Needs ``trajectory=True``, ``every=1`` and an SGD optimizer with fixed hyperparameters."""
-        from types import SimpleNamespace
 
-        from ..derive.continuous import prediction_errors
         if self._traj is None or self.every != 1 or not self._traj["theta"]:
             raise SpecError("trajectory", "continuous predictions need Monitor(..., trajectory=True, every=1) "
                             "and at least one checked step")
