@@ -26,6 +26,13 @@ import numpy as np
 
 from .actions import GroupAction, GroupElement
 from .errors import SpecError
+from .derive import derive
+from .kernels.codegen import build_kernels
+from .actions import group_action
+from .run.data import initial_parameters, load_data, random_data
+from .run.datasets import load_dataset
+from .run.params import load_params
+from scipy.sparse.linalg import LinearOperator, eigsh
 
 OBJECTIVES = ("grad_norm_max", "grad_norm_min", "balance", "sharpness_min")
 ACTIONS = ("linear",)
@@ -104,7 +111,6 @@ class Evaluator:
             H = np.array([self.hvp(theta, e) for e in np.eye(D)])
             w, V = np.linalg.eigh(0.5 * (H + H.T))
             return float(w[-1]), V[:, -1]
-        from scipy.sparse.linalg import LinearOperator, eigsh   # slow import, only for sharpness
         op = LinearOperator((D, D), matvec=lambda v: self.hvp(theta, np.ravel(v)), dtype=float)
         v0 = np.random.default_rng(seed).standard_normal(D)
         w, V = eigsh(op, k=1, which="LA", v0=v0, tol=1e-9)
@@ -244,12 +250,6 @@ def prepare(model, data: str | None = None, dataset: str | None = None, params: 
             seed: int = 0, samples: int = 32, cache: str | None = None) -> Setup:
     """Derivation, kernels, group action, data (``--data`` file, ``--dataset`` name or seeded random)
     and parameters (``--params`` file or the seeded initialisation) for teleport and train."""
-    from .derive import derive
-    from .kernels.codegen import build_kernels
-    from .actions import group_action
-    from .run.data import initial_parameters, load_data, random_data
-    from .run.datasets import load_dataset
-    from .run.params import load_params
     if data and dataset:
         raise SpecError("--data", "give --data or --dataset, not both")
     X, Y = (load_data(model, data) if data else load_dataset(model, dataset) if dataset

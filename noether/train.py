@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import SpecError
 from .teleport import Setup, teleport
+from .run.optimizers import run_optimizer
 
 #: an optimizer law residual above this fails the run, as in ``verify`` (TOL of the exact laws)
 LAW_TOL = 1e-10
@@ -92,7 +93,6 @@ def transport_state(rule, state, elem, diagonal_only: bool, notes: list):
 def train(setup: Setup, rule, steps: int, interventions: dict[int, str] | None = None,
           objective: str = "grad_norm_max", teleport_steps: int = 10, target_loss: float | None = None,
           seed: int = 0, progress=None, teleport_step_size: float = 0.1) -> TrainResult:
-    from .run.optimizers import run_optimizer
     k, X, Y = setup.kernels, setup.X, setup.Y
     interventions = interventions or {}
     theta, state = setup.theta.copy(), None

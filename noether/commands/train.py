@@ -4,12 +4,19 @@ exit 0 when every law held between interventions and every intervention kept the
 from __future__ import annotations
 
 from ._common import finite_float, positive_int, print_json
+import argparse
+from ..optim import OPTIMIZERS
+from .teleport import add_shared
+from ..errors import SpecError
+from ..optim import make_rule
+from ..run.params import save_params
+from ..train import intervention_steps, train
+from .teleport import checked_setup
 
 HELP = "train with the generated kernels, teleporting or balancing along the symmetry group"
 
 
 def _steps_list(text: str) -> list[int]:
-    import argparse
     try:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
@@ -17,8 +24,6 @@ def _steps_list(text: str) -> list[int]:
 
 
 def add_arguments(p):
-    from ..optim import OPTIMIZERS
-    from .teleport import add_shared
     add_shared(p, "write the final parameters (and the loss curve) atomically")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="gd", help="update rule (default gd)")
     p.add_argument("--lr", type=finite_float, default=0.05, help="learning rate (default 0.05)")
@@ -32,11 +37,6 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..errors import SpecError
-    from ..optim import make_rule
-    from ..run.params import save_params
-    from ..train import intervention_steps, train
-    from .teleport import checked_setup
     if not (args.lr > 0):
         raise SpecError("--lr", f"must be > 0, got {args.lr}")
     hyper = {"lr": args.lr} | ({"momentum": args.momentum} if args.momentum is not None else {})
