@@ -65,6 +65,15 @@ def run(args) -> int:
         raise SpecError("--exact", "exact confirmation is implemented for --flow gradient only")
     try:
         res = count_laws(model, flow=args.flow, points=args.points, seed=args.seed, gamma=args.gamma)
+    except MemoryError:
+        # the certain part fitted (checked up front); the bracket jets did not
+        from ..derive.complete import Net, available_bytes, estimate_bytes, n_samples
+
+        net = Net(model)
+        n = net.D if args.flow == "gradient" else 2 * net.D + 1
+        _, upper = estimate_bytes(net, n, n_samples(net, n))
+        raise SpecError("model", f"out of memory while bracketing (D = {net.D}; the first bracket level may "
+                        f"need up to {upper / 2**30:.1f} GiB, {available_bytes() / 2**30:.1f} GiB is available)")
     except InternalContradiction as exc:
         sys.stderr.write(f"noether: error: {exc}\n")
         return EXIT_UNCONFIDENT

@@ -340,23 +340,23 @@ def available_bytes() -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def estimate_bytes(net: Net, n: int, P: int, oversample: int = 8) -> int:
-    """Lower bound on the peak memory of one point: the Jacobian (P·k × D), the span basis and
-    its QR (≈ 3 n²), and the first bracket level's jets — every stage's (N, P, width) input and
-    pre-activation with 2 nilpotent masks, N = n + oversample random brackets.  Deeper levels
-    double the masks per level, so a count that needs them uses more."""
+def estimate_bytes(net: Net, n: int, P: int, oversample: int = 8) -> tuple[int, int]:
+    """(certain, level-1) bytes of one point.  ``certain`` is what every count allocates: the
+    Jacobian (P·k × D) and its loss-projected copy.  ``level1`` bounds the first bracket level
+    from above: every stage's (N, P, width) input and pre-activation with 2 nilpotent masks at
+    N = n + oversample brackets (N shrinks by the rank of V_0, which is unknown before the work)."""
     widths = sum(s.out + s.inp for s in net.stages if not isinstance(s, ActStage))
-    N = n + oversample
-    return 8 * (P * net.k * net.D + 3 * n * n + 2 * 2 * N * P * widths + 4 * N * n)
+    certain = 8 * 2 * P * net.k * net.D
+    return certain, certain + 8 * (3 * n * n + 2 * 2 * (n + oversample) * P * widths)
 
 
 def check_fits(net: Net, n: int, P: int) -> None:
-    """Refuse up front (SpecError, one line) a count whose lower-bound memory exceeds what is free."""
+    """Refuse up front (SpecError, one line) a count whose certain memory exceeds what is free."""
     from ..errors import SpecError
 
-    need, have = estimate_bytes(net, n, P), available_bytes()
+    (need, upper), have = estimate_bytes(net, n, P), available_bytes()
     if need > have:
-        # N and P grow linearly with D at fixed widths, so the jets grow like D²: the D that fits
+        # P grows linearly with D, so the Jacobian grows like D²: the D that fits at these widths
         fit = int(net.D * (have / need) ** 0.5)
         raise SpecError("model", f"counting needs at least {need / 2**30:.1f} GiB (D = {net.D}, {P} inputs per "
                         f"point), {have / 2**30:.1f} GiB is available; at these widths about D <= {fit} fits")
