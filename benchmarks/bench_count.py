@@ -2,7 +2,9 @@
 SageMath reference of Marcotte, Gribonval & Peyré (NeurIPS 2023): about 41 s per small linear
 and 136 s per small ReLU architecture (widths 2–9, depth 2–4) on a 64-core machine.
 Derived-charge comparison is excluded (it belongs to the derivation stage).
-Run: PYTHONPATH=. python benchmarks/bench_count.py [--large]
+Run: PYTHONPATH=. python benchmarks/bench_count.py [--large] [--width 128]
+(``--width W``: only one 3 → W → 2 ReLU count with its time and the process peak memory; issue 11
+asks ≤ 5 s and ≤ 1 GB at W = 128.)
 """
 
 import sys
@@ -38,6 +40,14 @@ def bench(widths, act, flow="gradient", seed=0):
 
 rng = np.random.default_rng(0)
 count_laws(mlp([2, 2, 2], "relu"), with_derived=False)          # warm-up (sympy lambdify caches)
+if "--width" in sys.argv:
+    import resource
+
+    W = int(sys.argv[sys.argv.index("--width") + 1])
+    dt = bench([3, W, 2], "relu")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20   # KiB on Linux -> GiB
+    print(f"width {W}: {dt:.1f} s, process peak {peak:.2f} GiB (issue 11 target: <= 5 s, <= 1 GiB at 128)")
+    raise SystemExit(0)
 times = {"linear": [], "relu": []}
 for depth in (2, 3, 4):
     for _ in range(4):

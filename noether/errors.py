@@ -23,3 +23,14 @@ class DivergenceError(RuntimeError):
     def __init__(self, step: int, what: str = "parameters"):
         self.step = step
         super().__init__(f"run diverged: {what} became non-finite at step {step}")
+
+
+class InternalContradiction(RuntimeError):
+    """Two parts of the toolkit disagree (e.g. more derived charges than counted laws): a bug.
+
+    The CLI prints it as one line asking for a report and exits 3; it is never a result.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(f"internal contradiction: {message}; this is a bug in noether, please report it "
+                         "with the spec and command")

@@ -8,6 +8,7 @@ networks keep the h(h-1)/2 rotation charges.
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import numpy as np
@@ -254,3 +255,69 @@ def test_cli_unsupported_layer(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2
     assert err.count("\n") == 1 and "layer[3]" in err and "fancy_test_layer" in err
+
+
+# -- issue 11: degenerate shapes, the loss, contradictions, memory, pipes --------------------
+@pytest.mark.parametrize("widths", [[1, 2, 1], [1, 3, 1], [1, 3, 2], [3, 2, 1], [2, 1, 2], [1, 1, 1]])
+def test_degenerate_linear_shapes_match_derived(widths):
+    """One input, one output, width one, no bias: the count equals the derived charges.  For
+    1 → h → 1 every per-sample field is a multiple of one field, so Lie(V) is that line and
+    there are D − 1 laws (failed on 9b73ee7: rounding-level brackets were normalised into the span)."""
+    m = mlp(widths, None, bias=False)
+    r = count_laws(m, seed=0)
+    assert r.clear and r.derived == r.laws and r.complete
+    if widths[0] == widths[-1] == 1:
+        assert r.laws == m.D - 1
+
+
+@pytest.mark.parametrize("widths,derive", [([2, 2, 3], True), ([3, 4, 3], False)])
+def test_cross_entropy_counts_with_the_loss(widths, derive):
+    """Softmax CE is blind to f → f + s·1: the fields J(θ,x)ᵀu have u summing to zero, so
+    (W_last, b_last) → (W_last + 1aᵀ, b_last + s·1) adds hidden-width + 1 laws to the ReLU count
+    (failed on 9b73ee7: the 3-4-3 net printed -5 laws).  derive on the 3-4-3 CE net takes ~50 s,
+    so its count is checked against the closed form only."""
+    def model(loss):
+        return Model(widths[0], [Linear(widths[1]), Activation("relu"), Linear(widths[2])], loss=loss)
+
+    r_mse = count_laws(model("mse"), seed=0, with_derived=False)
+    r_ce = count_laws(model("cross_entropy"), seed=0, with_derived=derive)
+    assert r_mse.clear and r_ce.clear
+    assert r_mse.laws == widths[1] and r_ce.laws == widths[1] + widths[1] + 1
+    if derive:
+        assert r_ce.complete and r_ce.derived == r_ce.laws
+
+
+def test_internal_contradiction_exits_3(tmp_path, capsys, monkeypatch):
+    complete = importlib.import_module("noether.derive.complete")
+
+    monkeypatch.setattr(complete, "derived_count", lambda *a, **k: (99, "a deliberately wrong source"))
+    rc = main(["count", _spec(tmp_path, RELU_SPEC)])
+    cap = capsys.readouterr()
+    assert rc == 3 and cap.out == ""
+    assert cap.err.count("\n") == 1 and "please report" in cap.err and "99" in cap.err
+
+
+def test_too_large_is_refused_up_front(tmp_path, capsys, monkeypatch):
+    complete = importlib.import_module("noether.derive.complete")
+
+    monkeypatch.setattr(complete, "available_bytes", lambda: 10**4)   # the Jacobian alone needs ~50 KB
+    monkeypatch.setattr(complete, "lie_rank", lambda *a, **k: pytest.fail("work started"))
+    rc = main(["count", _spec(tmp_path, RELU_SPEC)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "GiB" in err and "D <=" in err
+
+
+def test_json_into_closed_pipe(tmp_path):
+    import subprocess
+    import sys
+
+    spec = _spec(tmp_path, RELU_SPEC)
+    # the reader closes the pipe before the count finishes (it takes seconds), like `| head`
+    # after its lines: the write then fails with EPIPE
+    p = subprocess.Popen([sys.executable, "-m", "noether.cli", "count", "--json", spec],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    p.wait(timeout=600)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert p.returncode in (0, 3)

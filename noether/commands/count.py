@@ -1,7 +1,9 @@
 """``noether count SPEC``: how many independent conservation laws the training flow has, and
 whether the derived charges are all of them (Marcotte, Gribonval, Peyré, NeurIPS 2023 and
 ICML 2024).  Exit codes: 0 a confident count; 3 no confident count (no clear singular-value
-gap, points disagree, or no generic point found); 2 bad input.
+gap, points disagree, or no generic point found) or an internal contradiction (more derived
+charges than laws: a bug, reported as such); 2 bad input, or a model too large for the memory
+that is free (said before any work).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import InternalContradiction, SpecError
 
 HELP = "count all conservation laws (D - dim Lie of the gradient fields) and compare with the derived charges"
 
@@ -61,7 +63,20 @@ def run(args) -> int:
         raise SpecError("--degree", "the polynomial search is implemented for --flow gradient only")
     if args.exact and args.flow != "gradient":
         raise SpecError("--exact", "exact confirmation is implemented for --flow gradient only")
-    res = count_laws(model, flow=args.flow, points=args.points, seed=args.seed, gamma=args.gamma)
+    try:
+        res = count_laws(model, flow=args.flow, points=args.points, seed=args.seed, gamma=args.gamma)
+    except MemoryError:
+        # the certain part fitted (checked up front); the bracket jets did not
+        from ..derive.complete import Net, available_bytes, estimate_bytes, n_samples
+
+        net = Net(model)
+        n = net.D if args.flow == "gradient" else 2 * net.D + 1
+        _, upper = estimate_bytes(net, n, n_samples(net, n))
+        raise SpecError("model", f"out of memory while bracketing (D = {net.D}; the first bracket level may "
+                        f"need up to {upper / 2**30:.1f} GiB, {available_bytes() / 2**30:.1f} GiB is available)")
+    except InternalContradiction as exc:
+        sys.stderr.write(f"noether: error: {exc}\n")
+        return EXIT_UNCONFIDENT
     out = res.to_json()
     out["points_evaluated"] = len(res.points)
     out["points"] = out.pop("points")
@@ -81,10 +96,23 @@ def run(args) -> int:
                                       "independent": pl.n_independent,
                                       "polynomials": [str(p) for p in pl.polynomials]}
     confident = res.clear and res.laws is not None
-    if args.json:
-        print(json.dumps(out, indent=2, default=float))
-    else:
-        _print_text(res, out)
+    if res.derived is not None and res.laws is not None and res.clear and "exact" in out \
+            and out["exact"]["laws"] < res.derived:
+        exc = InternalContradiction(f"exact count {out['exact']['laws']} < {res.derived} derived charges")
+        sys.stderr.write(f"noether: error: {exc}\n")
+        return EXIT_UNCONFIDENT
+    try:
+        if args.json:
+            print(json.dumps(out, indent=2, default=float))
+        else:
+            _print_text(res, out)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader (e.g. `| head`) closed the pipe: stop quietly, and keep Python's exit-time
+        # flush of stdout from raising again
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0 if confident else EXIT_UNCONFIDENT
 
 

@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .complete_jets import ActStage, Net, activation_derivatives, is_piecewise, nested_bracket
+from .complete_jets import ActStage, Net, activation_derivatives, is_piecewise, nested_bracket_scaled
 from .derivation import derive
-from ..errors import SpecError
+from ..errors import InternalContradiction, SpecError
 
 #: Relative singular values below ZERO are rounding (rows have unit norm; float64 jets carry
 #: ~1e-15 relative error per operation, amplified by at most ~1e3 through a few nested levels
@@ -100,9 +100,18 @@ class _Span:
     def rank(self) -> int:
         return self.Q.shape[0]
 
-    def add(self, rows: np.ndarray) -> int:
+    def add(self, rows: np.ndarray, scale: np.ndarray | None = None) -> int:
+        """Add the span of ``rows``; ``scale`` (per row, default its norm) is the size against
+        which a row is rounding: a bracket that cancels to ‖row‖ < ZERO·scale is zero, one in
+        [ZERO, SOLID)·scale makes the gap unclear (it is kept out of the span)."""
         norms = np.linalg.norm(rows, axis=1)
-        rows = rows[norms > 0] / norms[norms > 0, None]
+        rel = norms / np.where(scale is None, norms, scale) if scale is not None else (norms > 0) * 1.0
+        rel = np.nan_to_num(rel, nan=0.0)
+        small = rel < SOLID
+        if small.any():
+            self.dropped = max(self.dropped, float(rel[small].max()))
+        keep = ~small & (norms > 0)
+        rows = rows[keep] / norms[keep, None]
         if rows.shape[0] == 0:
             return 0
         R = rows - (rows @ self.Q.T) @ self.Q
@@ -167,6 +176,33 @@ def pinned_units(net: Net, theta: np.ndarray, X: np.ndarray) -> list[dict]:
     return out
 
 
+def loss_directions(model, rng: np.random.Generator, trials: int = 4) -> np.ndarray:
+    """Orthonormal basis U (k × r) of the output gradients ∂ℓ/∂f the targets can produce.
+
+    The fields of the count are θ ↦ ∇_θ ℓ(f(θ, x), y) over inputs *and* targets
+    (Marcotte, Gribonval, Peyré 2023, §2); each is J(θ, x)ᵀ g with g = ∂ℓ/∂f, so the module they
+    span at θ is {J(θ, x)ᵀ u : u ∈ span_y ∂ℓ/∂f}.  The span is read from the loss's own gradient
+    at random outputs and targets (no per-loss rule): MSE gives all of R^k (Jacobian rows),
+    softmax cross-entropy the sum-zero vectors.  A span that changes with the output is refused.
+    """
+
+    k = model.output
+    bases = []
+    for _ in range(trials):
+        F = rng.standard_normal((4 * k + 4, k))
+        Y = rng.standard_normal((4 * k + 4, k))
+        G = model.loss.grad(F, Y) * F.shape[0]
+        _, s, Vt = np.linalg.svd(G, full_matrices=False)
+        r = int(np.sum(s > SOLID * s[0])) if s.size and s[0] > 0 else 0
+        bases.append(Vt[:r].T)
+    U = bases[0]
+    for B in bases[1:]:
+        if B.shape[1] != U.shape[1] or np.linalg.norm(B - U @ (U.T @ B)) > 1e-8 * max(1, U.shape[1]):
+            raise SpecError("loss", f"{model.loss_name!r}: the output gradients span a subspace that "
+                            "changes with the output; count supports losses with a fixed one (mse, cross_entropy)")
+    return U
+
+
 def n_samples(net: Net, state_dim: int) -> int:
     """Inputs per point: enough Jacobian rows (P·k) to span up to the state dimension twice."""
     return int(max(64, np.ceil(4 * state_dim / net.k) + 16))
@@ -174,11 +210,14 @@ def n_samples(net: Net, state_dim: int) -> int:
 
 def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generator,
              flow: str = "gradient", gamma: float = 1.0, v: np.ndarray | None = None,
-             max_levels: int = 12, oversample: int = 8) -> PointReport:
-    """dim Lie(V) at one point (θ, or (0, θ, v) for momentum) for the samples ``X``."""
+             max_levels: int = 12, oversample: int = 8, U: np.ndarray | None = None) -> PointReport:
+    """dim Lie(V) at one point (θ, or (0, θ, v) for momentum) for the samples ``X``; ``U``
+    (k × r, default identity) the output directions of the loss (:func:`loss_directions`)."""
     t0 = time.perf_counter()
     D, P, k = net.D, X.shape[0], net.k
-    J = net.jacobian(theta, X)
+    U = np.eye(k) if U is None else U
+    proj = U @ U.T
+    J = np.einsum("kr,pkd->prd", U, net.jacobian(theta, X).reshape(P, k, D)).reshape(-1, D)
     if flow == "gradient":
         n = D
         base = J
@@ -188,7 +227,7 @@ def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generato
             return net.grad_field(pt, c, X)
 
         def draw(N):
-            return rng.standard_normal((N, P, k))
+            return rng.standard_normal((N, P, k)) @ proj
     elif flow == "momentum":
         n = 2 * D + 1
         if v is None:
@@ -217,7 +256,7 @@ def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generato
             return out
 
         def draw(N):
-            return (rng.standard_normal(N), rng.standard_normal((N, P, k)))
+            return (rng.standard_normal(N), rng.standard_normal((N, P, k)) @ proj)
     else:
         raise ValueError(flow)
 
@@ -230,8 +269,8 @@ def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generato
         N = n - span.rank + oversample
         coeffs = [draw(N) for _ in range(level + 1)]
         pt = {0: np.broadcast_to(point0, (N, n)).copy()}
-        vals = nested_bracket(field, coeffs, pt)
-        added = span.add(vals.get(0, np.zeros((N, n))))
+        vals, scale = nested_bracket_scaled(field, coeffs, pt)
+        added = span.add(vals, scale)
         ranks.append(span.rank)
         if added == 0:
             break
@@ -287,6 +326,41 @@ def centred(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generator
     return theta
 
 
+def available_bytes() -> int:
+    """Memory the machine can give now (MemAvailable, else physical pages)."""
+    import os
+
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def estimate_bytes(net: Net, n: int, P: int, oversample: int = 8) -> tuple[int, int]:
+    """(certain, level-1) bytes of one point.  ``certain`` is what every count allocates: the
+    Jacobian (P·k × D) and its loss-projected copy.  ``level1`` bounds the first bracket level
+    from above: every stage's (N, P, width) input and pre-activation with 2 nilpotent masks at
+    N = n + oversample brackets (N shrinks by the rank of V_0, which is unknown before the work)."""
+    widths = sum(s.out + s.inp for s in net.stages if not isinstance(s, ActStage))
+    certain = 8 * 2 * P * net.k * net.D
+    return certain, certain + 8 * (3 * n * n + 2 * 2 * (n + oversample) * P * widths)
+
+
+def check_fits(net: Net, n: int, P: int) -> None:
+    """Refuse up front (SpecError, one line) a count whose certain memory exceeds what is free."""
+
+    (need, upper), have = estimate_bytes(net, n, P), available_bytes()
+    if need > have:
+        # P grows linearly with D, so the Jacobian grows like D²: the D that fits at these widths
+        fit = int(net.D * (have / need) ** 0.5)
+        raise SpecError("model", f"counting needs at least {need / 2**30:.1f} GiB (D = {net.D}, {P} inputs per "
+                        f"point), {have / 2**30:.1f} GiB is available; at these widths about D <= {fit} fits")
+
+
 def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, gamma: float = 1.0,
                max_tries: int | None = None, max_local: int = 3, with_derived: bool = True,
                samples: int | None = None) -> CountResult:
@@ -306,8 +380,10 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
     net = Net(model)
     n = net.D if flow == "gradient" else 2 * net.D + 1
     P = samples or n_samples(net, n)
+    check_fits(net, n, P)
     max_tries = max_tries or 10 * points + 20
     rng = np.random.default_rng(seed)
+    U = loss_directions(model, np.random.default_rng([seed, 1]))
     cands: list[PointReport] = []
     local: list[PointReport] = []
     notes: list[str] = []
@@ -323,7 +399,7 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
         v = rng.standard_normal(net.D) if flow == "momentum" else None
         pins = pinned_units(net, theta, X)
         if pins and len(local) < max_local:
-            rep = lie_rank(net, theta, X, rng, flow, gamma, v)
+            rep = lie_rank(net, theta, X, rng, flow, gamma, v, U=U)
             rep.pinned = pins
             local.append(rep)
         if net.piecewise:
@@ -331,7 +407,7 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
             pins = pinned_units(net, theta, X)
         if pins:
             continue
-        cands.append(lie_rank(net, theta, X, rng, flow, gamma, v))
+        cands.append(lie_rank(net, theta, X, rng, flow, gamma, v, U=U))
     laws = lie_dim = gap = None
     clear = False
     if cands:
@@ -355,6 +431,10 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
     derived, source = (None, "not computed")
     if with_derived:
         derived, source = derived_count(model, flow, np.random.default_rng(seed + 1), gamma)
+    if clear and laws is not None and derived is not None and derived > laws:
+
+        raise InternalContradiction(f"{model.name}: {derived} independent derived charges [{source}] but only "
+                                    f"{laws} conservation laws counted ({flow} flow)")
     complete = bool(clear and laws is not None and derived is not None and derived == laws)
     return CountResult(model=model.name, flow=flow, parameters=net.D, state_dim=n, laws=laws,
                        lie_dim=lie_dim, clear=clear, gap=gap, points=cands, local=local,

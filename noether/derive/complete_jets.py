@@ -250,6 +250,29 @@ def jsub(a: dict, b: dict) -> dict:
     return out
 
 
+def _bracket_terms(field, coeffs: list, point: dict, bit: int) -> tuple[dict, dict]:
+    """(DY[X], DX[Y]) for X = F_{c0} and Y the nested bracket of the remaining coefficients."""
+    a = field(coeffs[0], point)
+    b_ext = nested_bracket(field, coeffs[1:], embed_direction(point, a, bit), bit + 1)
+    b, db_a = split(b_ext, bit)
+    _, da_b = split(field(coeffs[0], embed_direction(point, b, bit)), bit)
+    return db_a, da_b
+
+
+def nested_bracket_scaled(field, coeffs: list, point: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Real part of :func:`nested_bracket` and, per row, the cancellation scale
+    ‖DY[X]‖ + ‖DX[Y]‖ of its outermost difference: a bracket that vanishes exactly is float
+    rounding of that size, so its norm relative to the scale (not to itself) says whether it
+    is zero.  With one coefficient (a plain field) the scale is the row norm."""
+    if len(coeffs) == 1:
+        v = field(coeffs[0], point)[0]
+        return v, np.linalg.norm(v, axis=1)
+    db_a, da_b = _bracket_terms(field, coeffs, point, 0)
+    n = point[0].shape
+    x, y = db_a.get(0, np.zeros(n)), da_b.get(0, np.zeros(n))
+    return x - y, np.linalg.norm(x, axis=1) + np.linalg.norm(y, axis=1)
+
+
 def nested_bracket(field, coeffs: list, point: dict, bit: int = 0) -> dict:
     """Jet of the right-nested bracket [F_{c0}, [F_{c1}, … F_{ck}]] at ``point``.
 
@@ -258,9 +281,4 @@ def nested_bracket(field, coeffs: list, point: dict, bit: int = 0) -> dict:
     """
     if len(coeffs) == 1:
         return field(coeffs[0], point)
-    a = field(coeffs[0], point)
-    b_ext = nested_bracket(field, coeffs[1:], embed_direction(point, a, bit), bit + 1)
-    b, db_a = split(b_ext, bit)
-    a_ext = field(coeffs[0], embed_direction(point, b, bit))
-    _, da_b = split(a_ext, bit)
-    return jsub(db_a, da_b)
+    return jsub(*_bracket_terms(field, coeffs, point, bit))
