@@ -7,7 +7,7 @@ hidden-width + 1 laws over its MSE count (the last layer's shift along 1; Kunin 
 Each count must equal the charges ``derive`` finds.  Run: PYTHONPATH=. python derivations/completeness_loss.py
 """
 
-from noether.derive.complete import count_laws
+from noether.completeness import count_laws
 from noether.model import Activation, Linear, Model
 
 ok = True

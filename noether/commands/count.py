@@ -14,6 +14,14 @@ import sys
 import numpy as np
 
 from ..errors import InternalContradiction, SpecError
+from ..derive.complete import pinned_units
+from ..derive.complete_exact import ExactNet, exact_point, to_float
+from ..derive.complete import count_laws
+from ..model import Model
+from ..derive.complete_exact import exact_lie_rank
+from ..derive.complete import Net, available_bytes, estimate_bytes, n_samples
+from ..derive.polysearch import search
+import os
 
 HELP = "count all conservation laws (D - dim Lie of the gradient fields) and compare with the derived charges"
 
@@ -36,8 +44,6 @@ def add_arguments(parser):
 
 
 def _exact_point(model, seed: int):
-    from ..derive.complete import pinned_units
-    from ..derive.complete_exact import ExactNet, exact_point, to_float
 
     en = ExactNet(model)
     rng = np.random.default_rng(seed)
@@ -51,8 +57,6 @@ def _exact_point(model, seed: int):
 
 
 def run(args) -> int:
-    from ..derive.complete import count_laws
-    from ..model import Model
 
     model = Model.load(args.spec)
     if args.points < 1:
@@ -67,7 +71,6 @@ def run(args) -> int:
         res = count_laws(model, flow=args.flow, points=args.points, seed=args.seed, gamma=args.gamma)
     except MemoryError:
         # the certain part fitted (checked up front); the bracket jets did not
-        from ..derive.complete import Net, available_bytes, estimate_bytes, n_samples
 
         net = Net(model)
         n = net.D if args.flow == "gradient" else 2 * net.D + 1
@@ -81,7 +84,6 @@ def run(args) -> int:
     out["points_evaluated"] = len(res.points)
     out["points"] = out.pop("points")
     if args.exact or args.degree is not None:
-        from ..derive.complete_exact import exact_lie_rank
 
         en, theta0, xs = _exact_point(model, args.seed)
         if args.exact:
@@ -89,7 +91,6 @@ def run(args) -> int:
             out["exact"] = {"lie_dim": er.lie_dim, "laws": er.laws, "ranks": er.ranks,
                             "seconds": er.seconds, "agrees": er.laws == res.laws}
         if args.degree is not None:
-            from ..derive.polysearch import search
 
             pl = search(en, theta0, xs, args.degree)
             out["polynomial_laws"] = {"degree": pl.degree, "found": pl.n_found,
@@ -110,7 +111,6 @@ def run(args) -> int:
     except BrokenPipeError:
         # the reader (e.g. `| head`) closed the pipe: stop quietly, and keep Python's exit-time
         # flush of stdout from raising again
-        import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0 if confident else EXIT_UNCONFIDENT

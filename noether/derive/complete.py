@@ -27,6 +27,7 @@ import numpy as np
 from .complete_jets import ActStage, Net, activation_derivatives, is_piecewise, nested_bracket_scaled
 from .derivation import derive
 from ..errors import InternalContradiction, SpecError
+import os
 
 #: Relative singular values below ZERO are rounding (rows have unit norm; float64 jets carry
 #: ~1e-15 relative error per operation, amplified by at most ~1e3 through a few nested levels
@@ -328,7 +329,6 @@ def centred(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generator
 
 def available_bytes() -> int:
     """Memory the machine can give now (MemAvailable, else physical pages)."""
-    import os
 
     try:
         with open("/proc/meminfo") as f:
