@@ -16,6 +16,7 @@ from .derive.derivation import derive
 from .errors import SpecError
 from .io import save_npz_atomic  # noqa: F401 (re-exported: noether.verify.save_npz_atomic)
 from .kernels.codegen import build_kernels
+from .kernels.primitives import fields_dot, fields_dot_abs   # generic in the generators: not per model
 from .local_laws import verify_local
 from .run.checks import Report
 from .run.data import initial_parameters, load_data, random_data
@@ -162,9 +163,9 @@ def verify(model, opts: VerifyOptions | None = None, progress=print, deriv=None,
         Q0 = None
         for t, y in zip(fl.t, fl.y):
             th, vel, q = y[:D], y[D:2 * D], y[2 * D:]
-            mod.fields_dot(g["gptr"], g["rows"], g["cols"], g["vals"], g["cptr"], g["cidx"], g["cvals"], th, vel, Q)
-            mod.fields_dot_abs(g["gptr"], g["rows"], g["cols"], g["vals"], g["cptr"], g["cidx"], g["cvals"], th, vel, Qa)
-            mod.fields_dot_abs(g["gptr"], g["rows"], g["cols"], g["vals"], g["cptr"], g["cidx"], g["cvals"], th, ones, Qs)
+            fields_dot(g["gptr"], g["rows"], g["cols"], g["vals"], g["cptr"], g["cidx"], g["cvals"], th, vel, Q)
+            fields_dot_abs(g["gptr"], g["rows"], g["cols"], g["vals"], g["cptr"], g["cidx"], g["cvals"], th, vel, Qa)
+            fields_dot_abs(g["gptr"], g["rows"], g["cols"], g["vals"], g["cptr"], g["cidx"], g["cvals"], th, ones, Qs)
             flat &= Qa <= 1e-12 * np.abs(vel).max() * Qs
             w = np.exp(gamma * t) / opts.lr
             Qt, Qat = Q * w, Qa * w
