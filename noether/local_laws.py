@@ -11,12 +11,12 @@ mixed units per step) are recorded for every step.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
 from .derive.derivation import derive
 from .errors import SpecError
+from .io import atomic_write
 from .kernels.codegen import build_kernels
 from .local import local_symmetries
 from .model.regions import classify, still_in
@@ -122,12 +122,7 @@ def plot_region_stats(stats: dict[str, list[int]], path: str, title: str = "") -
     ax.set_ylabel("units")
     ax.set_title(f"{title}: regions along the run")
     ax.legend()
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
+        atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100), mode="wb", field="--region-plot")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)

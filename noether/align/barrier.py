@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SpecError
+from ..io import atomic_write
 import os
-import tempfile
 
 
 @dataclass
@@ -74,12 +74,7 @@ def plot_path(paths: dict[str, Path], path: str) -> None:
         axes[0, 1].set_xlabel("alpha")
         axes[0, 1].set_ylabel("accuracy")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120), mode="wb", field="--plot")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
