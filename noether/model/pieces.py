@@ -82,7 +82,8 @@ def breakpoints(expr: sp.Expr) -> list[sp.Expr]:
 def _resolve(expr: sp.Expr, at: sp.Expr) -> sp.Expr:
     """Replace every kinked node by its branch at z = ``at`` (inside a piece: no ties)."""
     def val(e):
-        return sp.nsimplify(e).subs(z, at)
+        # exact: nsimplify here once rounded a breakpoint of 5e-32 to 0 and picked the wrong branch
+        return e.subs(z, at)
 
     def go(e):
         if not e.args or not e.has(*_KINKED):
