@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
+from sympy import QQ
+from sympy.polys.matrices import DomainMatrix
 
 from .derive.derivation import derive
 from .errors import SpecError
@@ -96,8 +98,46 @@ def quadratic_form(expr: sp.Expr, symbols: list[sp.Symbol]) -> tuple[np.ndarray,
     return A, c
 
 
-def _vec(A, c):
-    return np.concatenate([A[np.triu_indices(len(c))], c])
+def _rref(rows: list[list], ncols: int):
+    """Exact reduced row echelon form over the rationals: (nonzero rows, pivot columns)."""
+    if not rows:
+        return [], ()
+    R, piv = DomainMatrix([[QQ.convert(v) for v in r] for r in rows], (len(rows), ncols), QQ).rref()
+    return R.to_list()[:len(piv)], piv
+
+
+def canonical_quotient(local: list[sp.Expr], glob: list[sp.Expr], symbols) -> list[sp.Expr]:
+    """A canonical basis of span(local + glob) modulo span(glob), exact over the rationals.
+
+    Each charge is its coefficient vector over the monomials (degree 1 before degree 2, in parameter
+    order); the local vectors are reduced against the reduced echelon form of the global ones and the
+    remainders brought to reduced echelon form.  The result depends only on the two spans, not on
+    the basis the derivation returned, so a dead unit's charges read W1_0_0, W1_0_1, ..., not sums."""
+    polys = [sp.Poly(sp.expand(e), *symbols) for e in [*local, *glob]]
+    monos = sorted({m for p in polys for m in p.monoms()}, key=lambda m: (sum(m), [-e for e in m]))
+    col = {m: j for j, m in enumerate(monos)}
+
+    def row(p):
+        r = [0] * len(monos)
+        for m, coef in p.terms():
+            if not coef.is_Rational:     # the derivation certifies rational charges; anything else is a bug
+                raise ArithmeticError(f"a charge coefficient {coef} is not rational")
+            r[col[m]] = coef
+        return r
+    rows = [row(p) for p in polys]
+    G, gpiv = _rref(rows[len(local):], len(monos))
+    rest = []
+    for r in rows[:len(local)]:
+        r = [QQ.convert(v) for v in r]
+        for g, p in zip(G, gpiv):
+            if r[p]:
+                f = r[p]
+                r = [a - f * b for a, b in zip(r, g)]
+        rest.append(r)
+    R, _ = _rref(rest, len(monos))
+    gens = [sp.Mul(*(s ** e for s, e in zip(symbols, m))) for m in monos]
+    return [sp.Add(*(sp.Rational(int(v.numerator), int(v.denominator)) * g for v, g in zip(r, gens) if v))
+            for r in R]
 
 
 def _needs(model, regions: list[UnitRegion], r: UnitRegion, A, c, rng) -> bool:
@@ -135,18 +175,12 @@ def local_symmetries(model, theta: np.ndarray, X: np.ndarray, seed: int = 0, cou
             raise SpecError("model", f"the locally reduced model has D = {model.D}: too large for explicit "
                             "charges; use a smaller model")
         res.derivation._charge_rank        # marks functionally independent charges
-        basis = [_vec(*quadratic_form(ch.expr, syms)) for ch in gcharges]
-        rank0 = np.linalg.matrix_rank(np.array(basis)) if basis else 0
         rng = np.random.default_rng([seed, 13])
-        for ch in res.derivation.charges:
-            A, c = quadratic_form(ch.expr, syms)
-            trial = basis + [_vec(A, c)]
-            if np.linalg.matrix_rank(np.array(trial)) == rank0:
-                continue                          # in the span of the global charges
-            basis, rank0 = trial, rank0 + 1
+        exprs = canonical_quotient([ch.expr for ch in res.derivation.charges], [ch.expr for ch in gcharges], syms)
+        for k, expr in enumerate(exprs):
+            A, c = quadratic_form(expr, syms)
             regs = [r for r in res.pinned if _needs(model, res.pinned, r, A, c, rng)]
-            name = ch.name.replace("C.global", "C.local")
-            res.charges.append(LocalCharge(name, ch.expr, regs or res.pinned, A, c))
+            res.charges.append(LocalCharge(f"C.local[{k}]", expr, regs or res.pinned, A, c))
     if count:
         res.count = local_count(model, theta, res.X, res, seed)
     return res
