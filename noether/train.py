@@ -40,6 +40,8 @@ class TrainResult:
     law_max_residual: float = 0.0
     law_checked: bool = True
     notes: list = field(default_factory=list)
+    diverged_at: int | None = None     # the step whose update was non-finite (the run stops before it)
+    runs: list = field(default_factory=list)   # the recorded segments, with ``keep_runs``
 
     @property
     def final_loss(self) -> float:
@@ -47,13 +49,15 @@ class TrainResult:
 
     @property
     def ok(self) -> bool:
-        return bool(self.law_max_residual <= LAW_TOL and all(t["ok"] for t in self.teleports))
+        return bool(self.diverged_at is None and self.law_max_residual <= LAW_TOL
+                    and all(t["ok"] for t in self.teleports))
 
     def to_json(self) -> dict:
         return {"steps_run": self.steps_run, "final_loss": self.final_loss,
                 "steps_to_target": self.steps_to_target, "seconds": self.seconds,
                 "teleports": self.teleports, "law_max_residual": self.law_max_residual,
-                "law_tolerance": LAW_TOL, "law_checked": self.law_checked, "notes": self.notes, "ok": self.ok}
+                "law_tolerance": LAW_TOL, "law_checked": self.law_checked, "notes": self.notes,
+                "diverged_at": self.diverged_at, "ok": self.ok}
 
 
 def intervention_steps(steps: int, teleport_at=(), teleport_every: int | None = None,
@@ -92,7 +96,10 @@ def transport_state(rule, state, elem, diagonal_only: bool, notes: list):
 
 def train(setup: Setup, rule, steps: int, interventions: dict[int, str] | None = None,
           objective: str = "grad_norm_max", teleport_steps: int = 10, target_loss: float | None = None,
-          seed: int = 0, progress=None, teleport_step_size: float = 0.1) -> TrainResult:
+          seed: int = 0, progress=None, teleport_step_size: float = 0.1, keep_runs: bool = False) -> TrainResult:
+    """Train with ``rule`` for ``steps`` steps, intervening at ``interventions`` ({step: kind}).
+    A non-finite step stops the run: ``diverged_at`` names it and θ, the losses (and, with
+    ``keep_runs``, the recorded segments for :mod:`noether.local_laws`) are those before it."""
     k, X, Y = setup.kernels, setup.X, setup.Y
     interventions = interventions or {}
     theta, state = setup.theta.copy(), None
@@ -102,7 +109,7 @@ def train(setup: Setup, rule, steps: int, interventions: dict[int, str] | None =
         notes.append("adam: each segment restarts the bias correction (step 0 of the rule)")
     diag_only = not setup.action.blocks
     t0 = time.perf_counter()
-    step, hit = 0, None
+    step, hit, diverged, runs = 0, None, None, []
     while step < steps:
         if step in interventions:
             obj = "balance" if interventions[step] == "balance" else objective
@@ -123,9 +130,14 @@ def train(setup: Setup, rule, steps: int, interventions: dict[int, str] | None =
         n = len(run.losses)
         losses.extend(run.losses.tolist())
         times.extend((prev + (now - prev) * np.arange(1, n + 1) / max(n, 1)).tolist())   # even within a segment
-        if run.diverged:
-            raise SpecError("--lr", f"{rule.name} diverged at step {step + run.completed}; use a smaller --lr")
+        if keep_runs:
+            runs.append(run)
         theta, state = run.theta[-1].copy(), (run.state[-1].copy() if len(rule.state) else None)
+        if run.diverged:
+            diverged = step + run.completed
+            notes.append(f"{rule.name} diverged at step {diverged} (non-finite update); the run stops there")
+            step = diverged
+            break
         step = nxt
         if progress:
             progress(step, losses[-1])
@@ -135,4 +147,4 @@ def train(setup: Setup, rule, steps: int, interventions: dict[int, str] | None =
                 hit = int(below[0])
                 break
     return TrainResult(theta, np.array(losses), np.array(times), step, hit, time.perf_counter() - t0,
-                       tele, resid, checked, notes)
+                       tele, resid, checked, notes, diverged, runs)

@@ -3,15 +3,17 @@ exit 0 when every law held between interventions and every intervention kept the
 
 from __future__ import annotations
 
-from ._common import finite_float, positive_int, print_json
 import argparse
-from ..optim import OPTIMIZERS
-from .teleport import add_shared
+
 from ..errors import SpecError
-from ..optim import make_rule
+from ..local import local_symmetries
+from ..local_laws import closed_law, local_report
+from ..optim import OPTIMIZERS, make_rule
 from ..run.params import save_params
 from ..train import intervention_steps, train
-from .teleport import checked_setup
+from ._common import finite_float, positive_int, print_json
+from .teleport import add_shared, checked_setup
+from .verify import print_local
 
 HELP = "train with the generated kernels, teleporting or balancing along the symmetry group"
 
@@ -34,6 +36,9 @@ def add_arguments(p):
     p.add_argument("--teleport-steps", type=positive_int, default=10, help="ascent steps per teleport (default 10)")
     p.add_argument("--balance-every", type=positive_int, default=None, metavar="K", help="balance the scalings every K steps")
     p.add_argument("--target-loss", type=finite_float, default=None, help="stop when the loss reaches this")
+    p.add_argument("--local", action="store_true",
+                   help="also check the local laws of the starting point's regions until each region breaks")
+    p.add_argument("--region-plot", metavar="FILE.png", default=None, help="with --local: units per region against the step")
 
 
 def run(args) -> int:
@@ -41,15 +46,28 @@ def run(args) -> int:
         raise SpecError("--lr", f"must be > 0, got {args.lr}")
     hyper = {"lr": args.lr} | ({"momentum": args.momentum} if args.momentum is not None else {})
     rule = make_rule(args.optimizer, **hyper)
+    if args.region_plot and not args.local:
+        raise SpecError("--region-plot", "is used with --local only")
+    if args.local:
+        closed_law(rule)                            # refused before any work
     s = checked_setup(args)
     model = s.model
+    local = local_symmetries(model, s.theta, s.X, seed=args.seed, count=False) if args.local else None
     iv = intervention_steps(args.steps, args.teleport_at, args.teleport_every, args.balance_every)
     res = train(s, rule, args.steps, iv, args.objective, args.teleport_steps, args.target_loss, args.seed,
-                teleport_step_size=args.teleport_lr)
+                teleport_step_size=args.teleport_lr, keep_runs=args.local)
     if args.out:
         save_params(model, args.out, res.theta, loss=res.losses, seconds=res.times)
+    rep = None
+    if args.local and res.runs:
+        rep = local_report(model, local, rule, res.runs, s.X, args.region_plot)
+    if res.diverged_at is not None:
+        saved = f"; the parameters before it saved to {args.out}" if args.out else ""
+        raise SpecError("--lr", f"{rule.name} diverged: a non-finite update at step {res.diverged_at} with "
+                        f"lr={args.lr}{saved}; use a smaller --lr")
+    ok = res.ok and (rep is None or rep.ok)
     if args.json:
-        print_json(res.to_json())
+        print_json(res.to_json() | ({"local": rep.to_json()} if rep is not None else {}) | {"ok": ok})
     else:
         print(f"{res.steps_run} steps in {res.seconds:.3g} s, final loss {res.final_loss:.6g}"
               + (f", target reached at step {res.steps_to_target}" if res.steps_to_target is not None else ""))
@@ -62,5 +80,9 @@ def run(args) -> int:
             print(f"  note: {n}")
         print(f"law residual max {res.law_max_residual:.2e} (tolerance 1e-10)" if res.law_checked
               else "laws: this optimizer has no closed law; not checked")
-        print("ok" if res.ok else "FAILED")
-    return 0 if res.ok else 1
+        if rep is not None:
+            print("local laws (the regions of the starting point; a teleport step is not a law step):")
+            print_local(rep)
+            print(rep.verdict)
+        print("ok" if ok else "FAILED")
+    return 0 if ok else 1
