@@ -19,6 +19,7 @@ PKG = ROOT / "noether"
 #: Composers: orchestrate derive -> kernels -> run for one purpose.  They may import every layer
 #: below them (and each other, without cycles), never report rendering, testing or the CLI.
 COMPOSERS = ["noether.verify", "noether.run.verify_optim", "noether.run.sweep", "noether.teleport",
+             "noether.teleport_nonlinear",
              "noether.train", "noether.local", "noether.local_laws", "noether.align", "noether.torch"]
 
 #: Bottom to top.  A module may import its own layer and the layers before it.

@@ -18,7 +18,7 @@ from ..errors import SpecError
 from ..model.linear import Linear
 
 
-def _interface(model, layer: int):
+def interface(model, layer: int):
     """Positions (p_in, elementwise positions, p_out) of Linear ``layer`` → σ → Linear."""
     pos = [i for i, l in enumerate(model.layers) if isinstance(l, Linear) and l.index == layer]
     if not pos:
@@ -34,6 +34,18 @@ def _interface(model, layer: int):
     return p, list(range(p + 1, q)), q
 
 
+def hidden_activations(model, theta: np.ndarray, X: np.ndarray, layer: int = 1) -> np.ndarray:
+    """σ(Vx + b) of the interface after linear layer ``layer`` for the batch ``X``: N × width."""
+    p_in, acts, _ = interface(model, layer)
+    params = model.unflatten(np.asarray(theta, float))
+    H = X
+    for layer_ in model.layers[:p_in + 1]:
+        H = layer_.forward(H, params)
+    for a in acts:
+        H = model.layers[a].forward(H, params)
+    return H
+
+
 def nonlinear_action(model, theta: np.ndarray, X: np.ndarray, g: np.ndarray, layer: int = 1,
                      rcond: float | None = None) -> np.ndarray:
     """θ' = g·θ for the batch ``X`` (N × input) on hidden interface ``layer`` (Zhao et al. Thm 4.1).
@@ -47,7 +59,7 @@ def nonlinear_action(model, theta: np.ndarray, X: np.ndarray, g: np.ndarray, lay
         raise SpecError("--params", f"must hold {model.D} finite parameters for this spec, got shape {theta.shape}")
     if X.ndim != 2 or X.shape[1] != model.input:
         raise SpecError("--data", f"X must have shape (N, {model.input}), got {X.shape}")
-    p_in, acts, p_out = _interface(model, layer)
+    p_in, acts, p_out = interface(model, layer)
     lin, out = model.layers[p_in], model.layers[p_out]
     h = lin.out_dim()
     g = np.asarray(g, float)
@@ -61,22 +73,12 @@ def nonlinear_action(model, theta: np.ndarray, X: np.ndarray, g: np.ndarray, lay
     if sv_g[-1] <= h * np.finfo(float).eps * sv_g[0]:
         raise SpecError("g", f"must be invertible; its smallest singular value is {sv_g[-1]:.3g}")
     params = model.unflatten(theta)
-    H = X
-    for layer_ in model.layers[:p_in]:
-        H = layer_.forward(H, params)
     new = theta.copy()
     newp = model.unflatten(new)
     newp[lin.W][...] = g @ params[lin.W]
     if lin.bias:
         newp[lin.b][...] = g @ params[lin.b]
-
-    def sigma(p):
-        Z = lin.forward(H, p)
-        for a in acts:
-            Z = model.layers[a].forward(Z, p)
-        return Z                                   # N × h
-
-    S, S2 = sigma(params), sigma(newp)
+    S, S2 = hidden_activations(model, theta, X, layer), hidden_activations(model, new, X, layer)
     for name, M in (("σ(Vx)", S), ("σ(gVx)", S2)):
         if np.any(M == 0):
             r, c = np.argwhere(M == 0)[0]
@@ -99,7 +101,8 @@ def nonlinear_action(model, theta: np.ndarray, X: np.ndarray, g: np.ndarray, lay
 
 def nonlinear_teleport(model, theta, X, Y, g, layer: int = 1, X_held=None, Y_held=None) -> dict:
     """Apply :func:`nonlinear_action` and report the loss on the batch (unchanged to rounding) and
-    on held-out data (which changes).  This is the entry point of ``teleport --action nonlinear``."""
+    on held-out data (which changes), for one given g (``teleport --action nonlinear`` searches g:
+:func:`noether.teleport_nonlinear.teleport_nonlinear`)."""
     new = nonlinear_action(model, theta, X, g, layer)
 
     def loss(th, A, B):
