@@ -1,6 +1,8 @@
 """Issue 13: pieces of σ, regions, local charges (checked by finite differences of the data loss),
 local laws along runs until their break step, the nonlinear action of Zhao et al. Thm 4.1."""
 
+import json
+
 import numpy as np
 import pytest
 import scipy.linalg as sl
@@ -15,7 +17,8 @@ from noether.local_laws import check_local_laws
 from noether.model.catalogue import z
 from noether.model.pieces import pieces
 from noether.model.regions import classify, still_in
-from noether.run.gd import run_gd
+from noether.optim import make_rule
+from noether.run.optimizers import run_optimizer
 
 
 @settings(deadline=None, max_examples=25)
@@ -119,8 +122,8 @@ def test_local_laws_hold_until_break(kcache):
     Y = Y - 10.0
     res = local_symmetries(m, th, X, seed=0, count=False)
     kern = noether.build_kernels(noether.derive(m), kcache)
-    run = run_gd(kern, th, X, Y, 0.05, 200, record=True, parallel=False, check_law=False)
-    checks = check_local_laws(res, kern, run.theta, X, Y, 0.05)
+    run = run_optimizer(kern, make_rule("gd", lr=0.05), th, X, Y, 200, record=True, parallel=False)
+    checks = check_local_laws(res, make_rule("gd", lr=0.05), [run], X)
     breaks = {c["break_step"] is None for c in checks}
     assert breaks == {True, False}              # the dead unit's laws hold throughout; GL(2) breaks
     for c in checks:
@@ -194,3 +197,91 @@ def test_saturated_hardtanh_charges_fd():
     assert res.charges
     for c in res.charges:
         assert _fd_check(m, th, X, Y, c) < 1e-7, c.name
+
+
+@settings(deadline=None, max_examples=20)
+@given(seed=st.integers(0, 2 ** 16))
+def test_canonical_quotient_does_not_depend_on_the_basis(seed):
+    # the local charges shown are a function of span(local + global) modulo span(global) only:
+    # any rational invertible mixing of the local basis, plus multiples of the global charges,
+    # gives the same expressions (exact rationals: equality is exact)
+    from noether.local import canonical_quotient
+    rng = np.random.default_rng(seed)
+    s = sp.symbols("a0:5")
+    glob = [s[0] ** 2 - s[1] ** 2, s[2] * s[3]]
+    local = [s[0] + s[4], s[4], s[1] * s[2] + 2 * s[3], s[0] ** 2 - s[1] ** 2 + s[3] ** 2]
+    base = canonical_quotient(local, glob, list(s))
+    M = sp.Matrix(4, 4, lambda i, j: sp.Rational(int(rng.integers(-3, 4)), int(rng.integers(1, 4))))
+    while M.det() == 0:
+        M = M + sp.eye(4)
+    mixed = [sp.expand(sum(M[i, j] * local[j] for j in range(4)) + int(rng.integers(-2, 3)) * glob[i % 2])
+             for i in range(4)]
+    assert [sp.expand(e) for e in canonical_quotient(mixed, glob, list(s))] == [sp.expand(e) for e in base]
+    assert len(base) == 4 and s[4] in base                      # W-style coordinates come out alone
+
+
+def _relu_spec(tmp_path, fn="relu"):
+    spec = tmp_path / "n.toml"
+    spec.write_text(f'input = 2\n[[layer]]\ntype = "linear"\nout = 4\n[[layer]]\ntype = "activation"\nfn = "{fn}"\n'
+                    '[[layer]]\ntype = "linear"\nout = 2\n')
+    return str(spec)
+
+
+def _dead_unit_files(tmp_path, kcache) -> list[str]:
+    """Spec, params and data files of a 2-4-2 ReLU net with unit 0 planted dead: CLI arguments."""
+    m, th, X, Y = _planted(4, width=4, dead=[0], bypassed=[])
+    np.savez(tmp_path / "P.npz", theta=th)
+    np.savez(tmp_path / "D.npz", X=X, Y=Y)
+    return [_relu_spec(tmp_path), "--params", str(tmp_path / "P.npz"), "--data", str(tmp_path / "D.npz"),
+            "--cache", kcache]
+
+
+def test_local_laws_of_other_optimizers(tmp_path, capsys, kcache):
+    # verify --local with heavy-ball momentum and coupled weight decay: the dead unit's coordinates
+    # are no longer constant (decay shrinks them) but obey the rule's exact law, checked to 1e-10;
+    # Adam has no closed law and is refused before any work
+    common = _dead_unit_files(tmp_path, kcache)
+    from noether.cli import main
+    rc = main(["verify", *common, "--local", "--steps", "40", "--optimizer", "momentum", "--momentum", "0.9",
+               "--weight-decay", "0.01", "--json"])
+    rep = json.loads(capsys.readouterr().out)
+    assert rc == 0 and rep["ok"], rep
+    laws = rep["local_laws"]
+    assert laws and all(c["break_step"] is None and c["max_residual"] <= 1e-10 for c in laws)
+    assert main(["verify", *common, "--local", "--optimizer", "adam"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "no closed charge law" in err
+
+
+def test_cli_train_local(tmp_path, capsys, kcache):
+    # train --local: the same check along a training run; a diverging run stops with one line
+    # (exit 2) and keeps the parameters before the non-finite step
+    common = _dead_unit_files(tmp_path, kcache)
+    from noether.cli import main
+    rc = main(["train", *common, "--local", "--steps", "60", "--region-plot", str(tmp_path / "r.png")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "region held for the whole run" in out and "all laws hold" in out, out
+    assert (tmp_path / "r.png").stat().st_size > 0
+    rc = main(["train", *common, "--steps", "400", "--lr", "1e3", "--out", str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip().count("\n") == 0 and "diverged" in err
+    assert np.isfinite(np.load(tmp_path / "o.npz")["theta"]).all()
+
+
+def test_cli_teleport_nonlinear(tmp_path, capsys, kcache):
+    # teleport --action nonlinear: the batch loss is kept to the rounding bound the result states,
+    # the objective climbs, the held-out loss moves; a batch wider than the layer and σ with a
+    # zero on the batch (ReLU) are refused with one line
+    from noether.cli import main
+    spec = _relu_spec(tmp_path, "tanh")
+    base = [spec, "--action", "nonlinear", "--samples", "12", "--cache", kcache]
+    rc = main(["teleport", *base, "--steps", "3", "--json"])
+    r = json.loads(capsys.readouterr().out)
+    assert rc == 0 and r["ok"] and r["batch"] == 4
+    assert abs(r["rel_batch_loss_change"]) <= r["loss_rtol"] <= 1e-9
+    assert r["objective_after"] > r["objective_before"] and r["heldout_loss_after"] != r["heldout_loss_before"]
+    assert main(["teleport", *base, "--batch", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "batch <= width: 5 samples, width 4" in err
+    assert main(["teleport", _relu_spec(tmp_path), "--action", "nonlinear", "--samples", "12", "--cache", kcache]) == 2
+    assert "zero on the batch" in capsys.readouterr().err
