@@ -23,6 +23,7 @@ from .model.regions import UnitRegion, classify, reduced_model
 from .derive.global_exact import GlobalSearchError
 from .derive.complete import count_laws, lie_rank
 from .derive.complete_jets import Net
+from .derive.generator import Generator
 
 
 @dataclass
@@ -55,6 +56,7 @@ class LocalResult:
     derivation: object = None
     global_derivation: object = None
     charges: list[LocalCharge] = field(default_factory=list)
+    generators: list[Generator] = field(default_factory=list)   # local algebra modulo the global one
     count: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -67,6 +69,9 @@ class LocalResult:
         return {"model": self.model.name, "samples": int(self.X.shape[0]),
                 "units": [u.to_json() for u in self.units],
                 "local_charges": [c.to_json() for c in self.charges],
+                "local_generators": [{"name": g.name, "field": {k: str(v) for k, v in
+                                                                 g.field_exprs(self.model.symbols, self.model.parameters).items()}}
+                                     for g in self.generators],
                 "algebra": {"dim": d.dim if d else self.global_derivation.dim,
                             "orbit_rank": d.orbit_rank if d else self.global_derivation.orbit_rank,
                             "global_dim": self.global_derivation.dim,
@@ -106,38 +111,61 @@ def _rref(rows: list[list], ncols: int):
     return R.to_list()[:len(piv)], piv
 
 
-def canonical_quotient(local: list[sp.Expr], glob: list[sp.Expr], symbols) -> list[sp.Expr]:
+def quotient_basis(local: list[dict], glob: list[dict], order) -> list[dict]:
     """A canonical basis of span(local + glob) modulo span(glob), exact over the rationals.
 
-    Each charge is its coefficient vector over the monomials (degree 1 before degree 2, in parameter
-    order); the local vectors are reduced against the reduced echelon form of the global ones and the
-    remainders brought to reduced echelon form.  The result depends only on the two spans, not on
-    the basis the derivation returned, so a dead unit's charges read W1_0_0, W1_0_1, ..., not sums."""
-    polys = [sp.Poly(sp.expand(e), *symbols) for e in [*local, *glob]]
-    monos = sorted({m for p in polys for m in p.monoms()}, key=lambda m: (sum(m), [-e for e in m]))
-    col = {m: j for j, m in enumerate(monos)}
+    Vectors are sparse dicts {key: rational}; ``order`` sorts the keys into columns.  The local
+    vectors are reduced against the reduced echelon form of the global ones and the remainders
+    brought to reduced echelon form, so the result depends only on the two spans and the column
+    order, not on the basis the derivation returned."""
+    keys = sorted({k for v in [*local, *glob] for k in v}, key=order)
+    col = {k: j for j, k in enumerate(keys)}
 
-    def row(p):
-        r = [0] * len(monos)
-        for m, coef in p.terms():
-            if not coef.is_Rational:     # the derivation certifies rational charges; anything else is a bug
-                raise ArithmeticError(f"a charge coefficient {coef} is not rational")
-            r[col[m]] = coef
+    def row(v):
+        r = [QQ(0)] * len(keys)
+        for k, coef in v.items():
+            coef = sp.sympify(coef)
+            if not coef.is_Rational:     # the derivation certifies rational coefficients; else a bug
+                raise ArithmeticError(f"a coefficient {coef} is not rational")
+            r[col[k]] = QQ(int(coef.p), int(coef.q))
         return r
-    rows = [row(p) for p in polys]
-    G, gpiv = _rref(rows[len(local):], len(monos))
+    G, gpiv = _rref([row(v) for v in glob], len(keys))
     rest = []
-    for r in rows[:len(local)]:
-        r = [QQ.convert(v) for v in r]
+    for v in local:
+        r = row(v)
         for g, p in zip(G, gpiv):
             if r[p]:
                 f = r[p]
                 r = [a - f * b for a, b in zip(r, g)]
         rest.append(r)
-    R, _ = _rref(rest, len(monos))
-    gens = [sp.Mul(*(s ** e for s, e in zip(symbols, m))) for m in monos]
-    return [sp.Add(*(sp.Rational(int(v.numerator), int(v.denominator)) * g for v, g in zip(r, gens) if v))
-            for r in R]
+    R, _ = _rref(rest, len(keys))
+    return [{k: sp.Rational(int(x.numerator), int(x.denominator)) for k, x in zip(keys, r) if x} for r in R]
+
+
+def canonical_quotient(local: list[sp.Expr], glob: list[sp.Expr], symbols) -> list[sp.Expr]:
+    """Local charges modulo global charges (:func:`quotient_basis` on their coefficients over the
+    monomials, degree 1 before degree 2, in parameter order): a dead unit's charges read W1_0_0,
+    W1_0_1, ..., not sums."""
+    polys = [sp.Poly(sp.expand(e), *symbols) for e in [*local, *glob]]
+    vecs = [dict(p.terms()) for p in polys]
+    basis = quotient_basis(vecs[:len(local)], vecs[len(local):], lambda m: (sum(m), [-e for e in m]))
+    return [sp.Add(*(v * sp.Mul(*(s ** e for s, e in zip(symbols, m))) for m, v in b.items())) for b in basis]
+
+
+def local_generators(deriv, glob) -> list[Generator]:
+    """Generators of the local algebra modulo the global ones (:func:`quotient_basis` on the
+    entries of X(θ) = Aθ + c: translations c first, then A by row), named X.local[k]."""
+    def vec(g):
+        return {("c", r): v for r, v in g.c.items()} | {("A", *k): v for k, v in g.A.items()}
+    basis = quotient_basis([vec(g) for g in deriv.algebra.generators], [vec(g) for g in glob.algebra.generators],
+                           lambda k: (k[0] == "A", k[1:]))
+    out = []
+    for k, b in enumerate(basis):
+        g = Generator(f"X.local[{k}]", "local")
+        for key, v in b.items():
+            g.add(key[1], key[2] if key[0] == "A" else None, v)
+        out.append(g)
+    return out
 
 
 def _needs(model, regions: list[UnitRegion], r: UnitRegion, A, c, rng) -> bool:
@@ -175,6 +203,8 @@ def local_symmetries(model, theta: np.ndarray, X: np.ndarray, seed: int = 0, cou
             raise SpecError("model", f"the locally reduced model has D = {model.D}: too large for explicit "
                             "charges; use a smaller model")
         res.derivation._charge_rank        # marks functionally independent charges
+        if res.derivation.algebra.explicit and res.global_derivation.algebra.explicit:
+            res.generators = local_generators(res.derivation, res.global_derivation)
         rng = np.random.default_rng([seed, 13])
         exprs = canonical_quotient([ch.expr for ch in res.derivation.charges], [ch.expr for ch in gcharges], syms)
         for k, expr in enumerate(exprs):

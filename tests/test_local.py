@@ -89,6 +89,16 @@ def test_planted_dead_and_bypassed_charges(seed):
     assert len(quad) == 1 and {(r.layer, r.unit) for r in quad[0].regions} == {(1, 1), (1, 2)}
     for c in res.charges:
         assert _fd_check(m, th, X, Y, c) < 1e-7, c.name
+    # the canonical basis: the dead unit's linear charges are the coordinates themselves
+    lin_names = sorted(str(c.expr) for c in res.charges if c.A.max() == 0 and c.A.min() == 0)
+    assert lin_names == sorted(["W1_0_0", "W1_0_1", "b1_0", "W2_0_0", "W2_1_0"])
+    # every local generator is tangent to the data loss's level set at θ: X(θ)·∇L(θ) = 0 up to the
+    # rounding of a D-term float64 dot product, ~D·ε·|X||∇L| (D = 18 here; 1e-12 leaves margin)
+    _, g = m.loss_and_grad(th, X, Y)
+    assert res.generators
+    for gen in res.generators:
+        x = gen.evaluate(th)
+        assert abs(x @ g) <= 1e-12 * (np.linalg.norm(x) * np.linalg.norm(g) + 1e-300), gen.name
     # the test can fail: the same planted net with unit 0 revived breaks the dead-unit charges
     th2 = th.copy()
     m.unflatten(th2)["b1"][0] = 0.0

@@ -42,6 +42,10 @@ def run(args) -> int:
     a = out["algebra"]
     print(f"algebra: local dim {a['dim']}, orbit_rank {a['orbit_rank']} "
           f"(global dim {a['global_dim']}, orbit_rank {a['global_orbit_rank']})")
+    gens = out["local_generators"]
+    print(f"local generators ({len(gens)} beyond the global ones{', first 6 shown' if len(gens) > 6 else ''}):")
+    for g in gens[:6]:
+        print(f"  {g['name']}: " + ", ".join(f"d{k} = {v}" for k, v in g["field"].items()))
     print(f"local charges ({len(res.charges)}, beyond the global ones):")
     for c in res.charges:
         print(f"  {c.name}: {c.expr}    [{c.region}]")
