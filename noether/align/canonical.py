@@ -11,6 +11,12 @@ are independent on the support of θ, so it commutes with every permutation that
 group: a permuted *and rescaled* copy of a network has the permuted canonical point.
 A direction along which Φ only decreases (a parameter the outputs do not depend on, scaled
 alone) has no minimum; its limit, those parameters set to 0, is used and reported.
+
+With the GL freedom of linear blocks (:mod:`.linear_blocks`, also read from the derived algebra)
+the canonical point is the minimum-norm point of the orbit of both: the rescalings and the
+balanced SVD factorisation of every linear block alternate (each the exact minimum over its own
+subgroup, so the norm never increases) until θ stops moving; the last step fixes each block's
+remaining O(n) freedom by its SVD.
 """
 
 from __future__ import annotations
@@ -22,6 +28,13 @@ import numpy as np
 from ..errors import SpecError
 from ..derive.discrete import axis_sites, permute
 from ..derive.generator import Generator
+from .linear_blocks import GLBlocks, balance, gl_blocks
+
+#: Alternations of rescaling and linear-block balancing before giving up (reported, not raised).
+MAX_OUTER = 500
+#: Stop when an alternation moves θ by less than this, relative to |θ|: the two exact minimisers
+#: then agree to a few float64 roundings of the O(P) sums that define them.
+OUTER_TOL = 1e-13
 
 
 @dataclass
@@ -80,6 +93,32 @@ def diagonal_group(model, derivation) -> DiagonalGroup:
     return DiagonalGroup(Vt[:rank], derivation.dim)
 
 
+@dataclass
+class Quotient:
+    """The part of the derived continuous group that ``canonicalise`` removes: the diagonal
+    (rescaling) subgroup and the GL groups of linear blocks."""
+    diag: DiagonalGroup
+    gl: GLBlocks
+    model: object
+    shapes: dict
+
+    @property
+    def dim_algebra(self) -> int | None:
+        return self.diag.dim_algebra
+
+    @property
+    def k(self) -> int:
+        """Dimension quotiented: the rescalings plus gl(n)'s off-diagonal part on each GL axis."""
+        return self.diag.k + self.gl.extra_dim
+
+
+def continuous_quotient(model, derivation, amap, groups) -> Quotient:
+    """Diagonal subgroup and GL blocks of ``derivation``'s algebra (``groups``: the derived
+    permutation groups of ``amap``'s axes, the candidates for GL)."""
+    return Quotient(diagonal_group(model, derivation), gl_blocks(model, derivation, groups, amap.shapes),
+                    model, amap.shapes)
+
+
 def _family_generators(model, derivation):
     """For models past the explicit-generator limit (wide MLPs): the per-unit family members that
     are diagonal, built at unit 0 and carried to unit i by the derived transposition (0 i)."""
@@ -107,7 +146,28 @@ def _family_generators(model, derivation):
     return out
 
 
-def canonicalise(group: DiagonalGroup, theta: np.ndarray, max_iter: int = 200) -> tuple[np.ndarray, dict]:
+def canonicalise(group: DiagonalGroup | Quotient, theta: np.ndarray, max_iter: int = 200) -> tuple[np.ndarray, dict]:
+    """(the canonical point of θ's orbit, info): under exp(Σ t_k d_k) for a DiagonalGroup, and
+    alternating with the linear blocks' balancing for a Quotient."""
+    if isinstance(group, DiagonalGroup):
+        return _min_norm(group, theta, max_iter)
+    th = np.asarray(theta, dtype=float)
+    if not group.gl.axes:
+        th, info = _min_norm(group.diag, th, max_iter)
+        return th, {**info, "gl_axes": 0}
+    change, outer = np.inf, 0
+    for outer in range(1, MAX_OUTER + 1):
+        t1, info = _min_norm(group.diag, th, max_iter)
+        t2, ginfo = balance(group.model, group.shapes, group.gl, t1)
+        change = float(np.linalg.norm(t2 - th) / max(float(np.linalg.norm(t2)), 1e-300))
+        th = t2
+        if change <= OUTER_TOL:
+            break
+    return th, {**info, **ginfo, "generators": group.k, "alternations": outer, "last_change": change,
+                "converged": change <= OUTER_TOL}
+
+
+def _min_norm(group: DiagonalGroup, theta: np.ndarray, max_iter: int = 200) -> tuple[np.ndarray, dict]:
     """(the minimum-norm point of θ's orbit under exp(Σ t_k d_k), info)."""
     theta = np.asarray(theta, dtype=float)
     if group.k == 0:
