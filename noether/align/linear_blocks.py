@@ -157,6 +157,18 @@ def gl_blocks(model, derivation, groups, shapes) -> GLBlocks:
     return GLBlocks(out)
 
 
+def apply_gl(model, shapes, theta, ax: GLAxis, T: np.ndarray, value: int = 0) -> np.ndarray:
+    """θ moved by T ∈ GL(n) on axis ``ax`` (for ``value`` of its per-axis): T on one side, the
+    true inverse transpose T⁻ᵀ (a solve, not a series) on the other; a copy."""
+    th = np.array(theta, dtype=float, copy=True)
+    g = ax.group
+    Tit = np.linalg.solve(T.T, np.eye(len(T)))
+    for sites, R in ((ax.plus, T), (ax.minus, Tit)):
+        for b, s in sites:
+            put_slab(model, shapes, th, b, s, g.per, value, R @ slab(model, shapes, th, b, s, g.per, value))
+    return th
+
+
 def balance(model, shapes, blocks: GLBlocks, theta: np.ndarray) -> tuple[np.ndarray, dict]:
     """θ with every GL axis at its balanced, sign-fixed SVD factorisation (a copy)."""
     th = np.array(theta, dtype=float, copy=True)
