@@ -61,6 +61,51 @@ def _diag_of(g, P) -> tuple[np.ndarray, np.ndarray]:
     return d, off
 
 
+def _null_combinations(offs) -> np.ndarray:
+    """Rows c with Σ_j c_j off_j = 0: the combinations of generators with no off-diagonal or
+    affine part.  Generators sharing no off-diagonal coefficient cannot cancel each other, so the
+    null space is solved per connected group of them (a GL block's E_ij are each alone), which
+    keeps the dense SVDs small at any width."""
+    n = len(offs)
+    parent = list(range(n))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict = {}
+    for j, o in enumerate(offs):
+        for k in o:
+            if k in owner:
+                parent[root(j)] = root(owner[k])
+            else:
+                owner[k] = j
+    comps: dict = {}
+    for j in range(n):
+        comps.setdefault(root(j), []).append(j)
+    rows = []
+    for js in comps.values():
+        keys = sorted({k for j in js for k in offs[j]}, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
+        if not keys:
+            rows += [np.eye(1, n, j)[0] for j in js]
+            continue
+        pos = {k: i for i, k in enumerate(keys)}
+        O = np.zeros((len(keys), len(js)))
+        for c, j in enumerate(js):
+            for k, v in offs[j].items():
+                O[pos[k], c] = v
+        # small rational entries: the singular-value gap is wide, 1e-10 relative cut
+        _, sv, Vt = np.linalg.svd(O, full_matrices=True)
+        rank = int(np.sum(sv > 1e-10 * (sv[0] if len(sv) else 1.0)))
+        for v in Vt[rank:]:
+            row = np.zeros(n)
+            row[js] = v
+            rows.append(row)
+    return np.array(rows) if rows else np.zeros((0, n))
+
+
 def diagonal_group(model, derivation) -> DiagonalGroup:
     """The diagonal subalgebra of ``derivation``'s algebra, as rows d_k (orthonormal basis)."""
     P = model.D
@@ -70,21 +115,8 @@ def diagonal_group(model, derivation) -> DiagonalGroup:
     if not gens:
         return DiagonalGroup(np.zeros((0, P)), derivation.dim)
     diags, offs = zip(*(_diag_of(g, P) for g in gens))
-    keys = sorted({k for o in offs for k in o}, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
     Dm = np.array(diags)                                   # (n_gen, P)
-    if keys:
-        pos = {k: i for i, k in enumerate(keys)}
-        O = np.zeros((len(keys), len(gens)))
-        for j, o in enumerate(offs):
-            for k, v in o.items():
-                O[pos[k], j] = v
-        # combinations with no off-diagonal / affine part: the null space of O (small rational
-        # entries; its singular-value gap is wide, 1e-10 relative cut)
-        _, s, Vt = np.linalg.svd(O, full_matrices=True)
-        rank = int(np.sum(s > 1e-10 * (s[0] if len(s) else 1.0)))
-        N = Vt[rank:]
-    else:
-        N = np.eye(len(gens))
+    N = _null_combinations(offs)
     Dsub = N @ Dm
     if not len(Dsub):
         return DiagonalGroup(np.zeros((0, P)), derivation.dim)
