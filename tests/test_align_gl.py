@@ -18,6 +18,7 @@ from noether.align import align
 from noether.align.align import function_model, permutation_groups
 from noether.align.canonical import canonicalise, continuous_quotient
 from noether.align.linear_blocks import apply_gl
+from noether.cli import main
 from noether.derive.discrete import apply_group_element
 
 
@@ -105,6 +106,31 @@ def test_rank_deficient_linear_block_is_refused():
     assert len(q.gl.axes) == 1
     with pytest.raises(SpecError, match="--modulo"):
         canonicalise(q, m.init(np.random.default_rng(0)))
+
+
+def test_cli_align_modulo_group_with_a_linear_block(tmp_path, capsys):
+    spec_text = _linear_block_spec(3, 3, 4, "none", "relu")
+    m, groups, q = _setup(spec_text)
+    spec = tmp_path / "m.toml"
+    spec.write_text(spec_text)
+    A, B = _plant(m, groups, q, np.random.default_rng(5))
+    np.savez(tmp_path / "a.npz", theta=A)
+    np.savez(tmp_path / "b.npz", theta=B)
+    out = tmp_path / "b_al.npz"
+    assert main(["align", str(spec), str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--modulo", "group",
+                 "--out", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert [b["axis"] for b in res["group"]["gl_blocks"]] == ["layer[0].out"]
+    assert res["distance_after"] <= 1e-8 * np.linalg.norm(A)          # as in the property test
+    # a rank-deficient block (B's first layer zeroed): one line, exit 2, nothing written
+    Z = B.copy()
+    Z[:m.layers[0].in_dim * 3] = 0.0
+    np.savez(tmp_path / "z.npz", theta=Z)
+    bad = tmp_path / "never.npz"
+    assert main(["align", str(spec), str(tmp_path / "a.npz"), str(tmp_path / "z.npz"), "--modulo", "group",
+                 "--out", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--modulo" in err and not bad.exists()
 
 
 @pytest.mark.slow
