@@ -133,16 +133,23 @@ def test_cli_align_modulo_group_with_a_linear_block(tmp_path, capsys):
     assert err.count("\n") == 1 and "--modulo" in err and not bad.exists()
 
 
+RES = ("[[layer]]\ntype = \"residual\"\n[[layer.layer]]\ntype = \"linear\"\nout = 3\n"
+       "[[layer.layer]]\ntype = \"activation\"\nfn = \"relu\"\n[[layer.layer]]\ntype = \"linear\"\nout = 4\n")
+
+
 @pytest.mark.slow
-def test_attention_gl_of_dk_dv_and_output_recovered():
-    """GL(d_k) (W_Q ↦ T W_Q, W_K ↦ T⁻ᵀ W_K) and GL(d_v) per head, GL of the output projection."""
-    spec = ("input = 2\nseq = 2\nloss = \"mse\"\n" + _L("attention", heads=2, d_k=2, d_v=2, out=2)
-            + _L("linear", out=2))
+@pytest.mark.parametrize("spec, axes", [
+    # GL(d_k) (W_Q ↦ T W_Q, W_K ↦ T⁻ᵀ W_K) and GL(d_v) per head, GL of the output projection
+    ("input = 2\nseq = 2\nloss = \"mse\"\n" + _L("attention", heads=2, d_k=2, d_v=2, out=2) + _L("linear", out=2),
+     ["layer[0].d_k", "layer[0].d_v", "layer[0].out"]),
+    # the residual stream: T on W1, b1 and the block's W3, b3; T⁻ᵀ on the block's W2 and on W4
+    ("input = 2\nloss = \"mse\"\n" + _L("linear", out=4) + RES + _L("linear", out=2), ["layer[0].out"]),
+])
+def test_gl_of_attention_and_residual_stream_recovered(spec, axes):
     m, groups, q = _setup(spec)
-    names = sorted(a.group.axis.name for a in q.gl.axes)
-    assert names == ["layer[0].d_k", "layer[0].d_v", "layer[0].out"]
+    assert sorted(a.group.axis.name for a in q.gl.axes) == axes
     for seed in range(5):
         A, B = _plant(m, groups, q, np.random.default_rng(seed))
         r = align(m, A, B, modulo="group", groups=groups, diagonal=q)
-        assert r.info["max_output_change"] <= 1e-11            # as above
+        assert r.info["max_output_change"] <= 1e-11            # as in the property test
         assert _rel(r.theta, r.theta_a) <= 1e-8

@@ -231,4 +231,7 @@ def balance(model, shapes, blocks: GLBlocks, theta: np.ndarray) -> tuple[np.ndar
                 for (b, s), old in zip(sites, parts):
                     put_slab(model, shapes, th, b, s, g.per, v, new[:, col:col + old.shape[1]])
                     col += old.shape[1]
-    return th, {"gl_axes": len(blocks.axes), "singular_value_gap": None if gap == np.inf else gap}
+    gap = None if gap == np.inf else gap
+    # SVD vectors move by ~1e-16/gap: below a 1e-8 gap the canonical point is not determined to
+    # the 1e-8 at which two copies are called matched
+    return th, {"gl_axes": len(blocks.axes), "singular_value_gap": gap, "unique": gap is None or gap > 1e-8}
