@@ -101,6 +101,23 @@ def test_no_gl_where_a_nonlinearity_or_fixed_entries_sit(spec):
     assert q.gl.axes == []
 
 
+def test_gl_found_from_families_past_the_explicit_limit(monkeypatch):
+    """Without explicit generators (a wide model) GL is read from the family members at units 0
+    and 1; forced here on a small model by lowering the limit."""
+    import importlib
+    monkeypatch.setattr(importlib.import_module("noether.derive.algebra"), "EXPLICIT_LIMIT", 0)
+    spec = _linear_block_spec(3, 3, 4, "none", "relu")
+    m = Model.from_toml(spec)
+    d = derive(function_model(m))
+    assert d.algebra.generators is None
+    groups = permutation_groups(m)
+    q = continuous_quotient(m, d, *groups)
+    assert [a.group.axis.name for a in q.gl.axes] == ["layer[0].out"]
+    A, B = _plant(m, groups, q, np.random.default_rng(1))
+    r = align(m, A, B, modulo="group", groups=groups, diagonal=q)
+    assert _rel(r.theta, r.theta_a) <= 1e-8                     # as in the property test
+
+
 def test_rank_deficient_linear_block_is_refused():
     m, groups, q = _setup(_linear_block_spec(2, 4, 5, "none", "relu"))    # [W1 b1] has rank ≤ 3 < 4
     assert len(q.gl.axes) == 1

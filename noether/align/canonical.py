@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import SpecError
 from ..derive.discrete import axis_sites, permute
 from ..derive.generator import Generator
-from .linear_blocks import GLBlocks, balance, gl_blocks
+from .linear_blocks import GLBlocks, balance, float_coefficients, gl_blocks
 
 #: Alternations of rescaling and linear-block balancing before giving up (reported, not raised).
 MAX_OUTER = 500
@@ -48,16 +48,14 @@ class DiagonalGroup:
 
 
 def _diag_of(g, P) -> tuple[np.ndarray, np.ndarray]:
-    """(diagonal of A, vector of off-diagonal A entries and c entries keyed into a dict)."""
+    """(diagonal of A, the off-diagonal A entries and c entries keyed into a dict)."""
     d = np.zeros(P)
     off = {}
-    for (r, s), v in g.A.items():
-        if r == s:
-            d[r] = float(v)
+    for k, v in float_coefficients(g).items():
+        if k[0] == k[1]:
+            d[k[0]] = v
         else:
-            off[(r, s)] = float(v)
-    for r, v in g.c.items():
-        off[(r, None)] = float(v)
+            off[k] = v
     return d, off
 
 
@@ -91,13 +89,15 @@ def _null_combinations(offs) -> np.ndarray:
         if not keys:
             rows += [np.eye(1, n, j)[0] for j in js]
             continue
+        if len(js) == 1:
+            continue                          # one generator with an off-diagonal part: no combination
         pos = {k: i for i, k in enumerate(keys)}
         O = np.zeros((len(keys), len(js)))
         for c, j in enumerate(js):
             for k, v in offs[j].items():
                 O[pos[k], c] = v
         # small rational entries: the singular-value gap is wide, 1e-10 relative cut
-        _, sv, Vt = np.linalg.svd(O, full_matrices=True)
+        _, sv, Vt = np.linalg.svd(O, full_matrices=O.shape[0] < O.shape[1])   # Vt: all len(js) rows
         rank = int(np.sum(sv > 1e-10 * (sv[0] if len(sv) else 1.0)))
         for v in Vt[rank:]:
             row = np.zeros(n)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -74,6 +75,17 @@ class GLBlocks:
         return sum(a.extra_dim for a in self.axes)
 
 
+#: sympy number → float, memoised: a derived algebra repeats a few small rationals many times
+to_float = lru_cache(maxsize=4096)(float)
+
+
+def float_coefficients(g) -> dict:
+    """{(r, s): A[r, s]} ∪ {(r, None): c[r]} of a generator, as floats."""
+    col = {k: to_float(v) for k, v in g.A.items()}
+    col.update({(r, None): to_float(v) for r, v in g.c.items()})
+    return col
+
+
 def _index_slabs(model, shapes, sites, per, value) -> list[np.ndarray]:
     """Each site's slab of parameter *indices* (n, rest)."""
     return [slab_index(model, shapes, b, s, per, value) for b, s in sites]
@@ -109,8 +121,7 @@ class _Span:
         self.by_key: dict = {}
         self.missed = False
         for j, g in enumerate(gens):
-            col = {(r, s): float(v) for (r, s), v in g.A.items()}
-            col.update({(r, None): float(v) for r, v in g.c.items()})
+            col = float_coefficients(g)
             self.cols.append(col)
             for key in col:
                 self.by_key.setdefault(key, []).append(j)
@@ -144,12 +155,13 @@ class _Span:
         return True
 
 
-def _basis_checked(n: int) -> list[tuple[int, int]]:
-    """The E_ij checked: all of them up to n = 8; past that E_01, E_10, E_00, E_11.  That suffices
+def _basis_checked(n: int, local: bool = False) -> list[tuple[int, int]]:
+    """The E_ij checked: all of them up to n = 8 (unless only generators at units 0 and 1 are
+    at hand, ``local``); past that E_01, E_10, E_00, E_11.  That suffices
     because S_n is a derived symmetry of the axis and conjugating a symmetry generator by a
     symmetry gives one: P E_01 P⁻¹ = E_π(0)π(1) reaches every off-diagonal E_ij and P E_00 P⁻¹
     every diagonal one (per value of the per-axis, whose S_n acts value by value)."""
-    if n <= 8:
+    if n <= 8 and not local:
         return [(i, j) for i in range(n) for j in range(n)]
     return [(0, 1), (1, 0), (0, 0), (1, 1)]
 
@@ -157,10 +169,12 @@ def _basis_checked(n: int) -> list[tuple[int, int]]:
 def gl_blocks(model, derivation, groups, shapes) -> GLBlocks:
     """The axes of ``groups`` (derived permutation groups) on which the derived algebra contains
     gl(n), with the side of each site."""
-    gens = derivation.algebra.generators
+    gens, local = derivation.algebra.generators, False
     if gens is None:
-        return GLBlocks([], ["GL freedom is looked for among explicit generators only; this model has "
-                             "none built (too large), so linear blocks are not quotiented"])
+        # past the explicit limit: the family members at units 0 and 1 of every interface, which
+        # is all the reduced basis of _basis_checked touches
+        gens, local = [f.instance(idx) for f in derivation.algebra.families for idx in f.index_sets()
+                       if set(idx) <= {0, 1}], True
     span = _Span(gens)
     out = []
     for g in groups:
@@ -176,7 +190,7 @@ def gl_blocks(model, derivation, groups, shapes) -> GLBlocks:
             for v in range(g.per.size if g.per else 1):
                 P = _index_slabs(model, shapes, plus, g.per, v)
                 M = _index_slabs(model, shapes, minus, g.per, v)
-                if not span.contains([_field(n, P, M, i, j) for i, j in _basis_checked(n)]):
+                if not span.contains([_field(n, P, M, i, j) for i, j in _basis_checked(n, local)]):
                     ok = False
                     break
             if ok:
