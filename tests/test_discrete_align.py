@@ -120,6 +120,25 @@ def test_planted_permutation_is_recovered_exactly(name, seed):
     assert r.info["max_output_change"] <= 1e-12
 
 
+ATT3 = Model.from_toml("input = 2\nseq = 2\n" + _L("attention", heads=3, d_k=3, d_v=2, out=2) + _L("linear", out=2))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_planted_heads_with_their_dk_dv_coordinates_recovered_in_one_run(seed):
+    """Heads and the d_k / d_v coordinates within each head (derived per-head groups), planted
+    together: the head step matches each head pair with its coordinates optimally matched, so one
+    run (no restarts) recovers them; one axis at a time it can stall (a head cannot move while its
+    coordinates keep their old labels)."""
+    rng = np.random.default_rng(seed)
+    A = ATT3.init(rng)
+    B = A
+    for g in permutation_groups(ATT3)[1]:
+        B = apply_group_element(ATT3, B, g, rng)
+    r = align(ATT3, A, B, restarts=1)
+    assert np.array_equal(r.theta, A)          # permutations copy values: exact equality
+
+
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), method=st.sampled_from(["weight", "activation"]))
 def test_planted_permutation_and_rescaling_recovered_modulo_group(seed, method):

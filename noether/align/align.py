@@ -19,7 +19,7 @@ from .perms import PermSet
 from ..derive.discrete import axis_sites, derive_discrete
 from ..model import Model
 from ..derive import derive
-from .canonical import canonicalise, diagonal_group
+from .canonical import Quotient, canonicalise, continuous_quotient
 from .activation import activation_matching
 from .weight import weight_matching
 
@@ -58,7 +58,8 @@ def align(model, theta_a, theta_b, X=None, Y=None, method: str = "weight", modul
           seed: int = 0, restarts: int = 1, points: int = 25, groups=None, diagonal=None) -> AlignResult:
     """Align B to A; with data (X, Y) also the barrier before and after (``points`` α values).
     ``groups`` ((AxisMap, permutation groups) of :func:`permutation_groups`) and ``diagonal``
-    (:func:`.canonical.diagonal_group`) may be passed to reuse one derivation over many pairs."""
+    (:func:`.canonical.continuous_quotient`, or :func:`.canonical.diagonal_group` for the
+    rescalings alone) may be passed to reuse one derivation over many pairs."""
     if method not in METHODS:
         raise SpecError("--method", f"unknown {method!r}; accepted: " + ", ".join(METHODS))
     if modulo not in MODULI:
@@ -71,14 +72,19 @@ def align(model, theta_a, theta_b, X=None, Y=None, method: str = "weight", modul
     info: dict = {"method": method, "modulo": modulo}
     A, B = theta_a, theta_b
     if modulo == "group":
-        grp = diagonal if diagonal is not None else diagonal_group(model, derive(function_model(model), seed))
+        grp = diagonal if diagonal is not None else \
+            continuous_quotient(model, derive(function_model(model), seed), amap, groups)
         A, ia = canonicalise(grp, theta_a)
         B, ib = canonicalise(grp, theta_b)
+        gl = grp.gl if isinstance(grp, Quotient) else None
         info["group"] = {"algebra_dim": grp.dim_algebra, "quotiented_dim": grp.k,
                          "not_quotiented_dim": (grp.dim_algebra - grp.k) if grp.dim_algebra is not None else None,
+                         "gl_blocks": [a.to_json() for a in gl.axes] if gl else [],
                          "canonical_A": ia, "canonical_B": ib,
-                         "note": "the diagonal (rescaling) subgroup is quotiented by its minimum-norm point; "
-                                 "non-diagonal generators (GL/orthogonal mixing) are not"}
+                         "note": "quotiented: the diagonal (rescaling) subgroup by its minimum-norm point"
+                                 + ("" if gl is None else ", and GL(n) of each linear block by its balanced "
+                                    "SVD factorisation") + "; other generators (e.g. bias translations) are not"
+                                 + "".join("; " + n for n in (gl.notes if gl else []))}
     ps = PermSet.identity(model, amap.shapes, groups)
     rng = np.random.default_rng([seed, 17])
     t1 = time.perf_counter()

@@ -11,6 +11,12 @@ are independent on the support of θ, so it commutes with every permutation that
 group: a permuted *and rescaled* copy of a network has the permuted canonical point.
 A direction along which Φ only decreases (a parameter the outputs do not depend on, scaled
 alone) has no minimum; its limit, those parameters set to 0, is used and reported.
+
+With the GL freedom of linear blocks (:mod:`.linear_blocks`, also read from the derived algebra)
+the canonical point is the minimum-norm point of the orbit of both: the rescalings and the
+balanced SVD factorisation of every linear block alternate (each the exact minimum over its own
+subgroup, so the norm never increases) until θ stops moving; the last step fixes each block's
+remaining O(n) freedom by its SVD.
 """
 
 from __future__ import annotations
@@ -22,6 +28,13 @@ import numpy as np
 from ..errors import SpecError
 from ..derive.discrete import axis_sites, permute
 from ..derive.generator import Generator
+from .linear_blocks import GLBlocks, balance, float_coefficients, gl_blocks
+
+#: Alternations of rescaling and linear-block balancing before giving up (reported, not raised).
+MAX_OUTER = 500
+#: Stop when an alternation moves θ by less than this, relative to |θ|: the two exact minimisers
+#: then agree to a few float64 roundings of the O(P) sums that define them.
+OUTER_TOL = 1e-13
 
 
 @dataclass
@@ -35,17 +48,62 @@ class DiagonalGroup:
 
 
 def _diag_of(g, P) -> tuple[np.ndarray, np.ndarray]:
-    """(diagonal of A, vector of off-diagonal A entries and c entries keyed into a dict)."""
+    """(diagonal of A, the off-diagonal A entries and c entries keyed into a dict)."""
     d = np.zeros(P)
     off = {}
-    for (r, s), v in g.A.items():
-        if r == s:
-            d[r] = float(v)
+    for k, v in float_coefficients(g).items():
+        if k[0] == k[1]:
+            d[k[0]] = v
         else:
-            off[(r, s)] = float(v)
-    for r, v in g.c.items():
-        off[(r, None)] = float(v)
+            off[k] = v
     return d, off
+
+
+def _null_combinations(offs) -> np.ndarray:
+    """Rows c with Σ_j c_j off_j = 0: the combinations of generators with no off-diagonal or
+    affine part.  Generators sharing no off-diagonal coefficient cannot cancel each other, so the
+    null space is solved per connected group of them (a GL block's E_ij are each alone), which
+    keeps the dense SVDs small at any width."""
+    n = len(offs)
+    parent = list(range(n))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict = {}
+    for j, o in enumerate(offs):
+        for k in o:
+            if k in owner:
+                parent[root(j)] = root(owner[k])
+            else:
+                owner[k] = j
+    comps: dict = {}
+    for j in range(n):
+        comps.setdefault(root(j), []).append(j)
+    rows = []
+    for js in comps.values():
+        keys = sorted({k for j in js for k in offs[j]}, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
+        if not keys:
+            rows += [np.eye(1, n, j)[0] for j in js]
+            continue
+        if len(js) == 1:
+            continue                          # one generator with an off-diagonal part: no combination
+        pos = {k: i for i, k in enumerate(keys)}
+        O = np.zeros((len(keys), len(js)))
+        for c, j in enumerate(js):
+            for k, v in offs[j].items():
+                O[pos[k], c] = v
+        # small rational entries: the singular-value gap is wide, 1e-10 relative cut
+        _, sv, Vt = np.linalg.svd(O, full_matrices=O.shape[0] < O.shape[1])   # Vt: all len(js) rows
+        rank = int(np.sum(sv > 1e-10 * (sv[0] if len(sv) else 1.0)))
+        for v in Vt[rank:]:
+            row = np.zeros(n)
+            row[js] = v
+            rows.append(row)
+    return np.array(rows) if rows else np.zeros((0, n))
 
 
 def diagonal_group(model, derivation) -> DiagonalGroup:
@@ -57,27 +115,40 @@ def diagonal_group(model, derivation) -> DiagonalGroup:
     if not gens:
         return DiagonalGroup(np.zeros((0, P)), derivation.dim)
     diags, offs = zip(*(_diag_of(g, P) for g in gens))
-    keys = sorted({k for o in offs for k in o}, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
     Dm = np.array(diags)                                   # (n_gen, P)
-    if keys:
-        pos = {k: i for i, k in enumerate(keys)}
-        O = np.zeros((len(keys), len(gens)))
-        for j, o in enumerate(offs):
-            for k, v in o.items():
-                O[pos[k], j] = v
-        # combinations with no off-diagonal / affine part: the null space of O (small rational
-        # entries; its singular-value gap is wide, 1e-10 relative cut)
-        _, s, Vt = np.linalg.svd(O, full_matrices=True)
-        rank = int(np.sum(s > 1e-10 * (s[0] if len(s) else 1.0)))
-        N = Vt[rank:]
-    else:
-        N = np.eye(len(gens))
+    N = _null_combinations(offs)
     Dsub = N @ Dm
     if not len(Dsub):
         return DiagonalGroup(np.zeros((0, P)), derivation.dim)
     _, s, Vt = np.linalg.svd(Dsub, full_matrices=False)
     rank = int(np.sum(s > 1e-10 * s[0]))
     return DiagonalGroup(Vt[:rank], derivation.dim)
+
+
+@dataclass
+class Quotient:
+    """The part of the derived continuous group that ``canonicalise`` removes: the diagonal
+    (rescaling) subgroup and the GL groups of linear blocks."""
+    diag: DiagonalGroup
+    gl: GLBlocks
+    model: object
+    shapes: dict
+
+    @property
+    def dim_algebra(self) -> int | None:
+        return self.diag.dim_algebra
+
+    @property
+    def k(self) -> int:
+        """Dimension quotiented: the rescalings plus gl(n)'s off-diagonal part on each GL axis."""
+        return self.diag.k + self.gl.extra_dim
+
+
+def continuous_quotient(model, derivation, amap, groups) -> Quotient:
+    """Diagonal subgroup and GL blocks of ``derivation``'s algebra (``groups``: the derived
+    permutation groups of ``amap``'s axes, the candidates for GL)."""
+    return Quotient(diagonal_group(model, derivation), gl_blocks(model, derivation, groups, amap.shapes),
+                    model, amap.shapes)
 
 
 def _family_generators(model, derivation):
@@ -107,7 +178,28 @@ def _family_generators(model, derivation):
     return out
 
 
-def canonicalise(group: DiagonalGroup, theta: np.ndarray, max_iter: int = 200) -> tuple[np.ndarray, dict]:
+def canonicalise(group: DiagonalGroup | Quotient, theta: np.ndarray, max_iter: int = 200) -> tuple[np.ndarray, dict]:
+    """(the canonical point of θ's orbit, info): under exp(Σ t_k d_k) for a DiagonalGroup, and
+    alternating with the linear blocks' balancing for a Quotient."""
+    if isinstance(group, DiagonalGroup):
+        return _min_norm(group, theta, max_iter)
+    th = np.asarray(theta, dtype=float)
+    if not group.gl.axes:
+        th, info = _min_norm(group.diag, th, max_iter)
+        return th, {**info, "gl_axes": 0}
+    change, outer = np.inf, 0
+    for outer in range(1, MAX_OUTER + 1):
+        t1, info = _min_norm(group.diag, th, max_iter)
+        t2, ginfo = balance(group.model, group.shapes, group.gl, t1)
+        change = float(np.linalg.norm(t2 - th) / max(float(np.linalg.norm(t2)), 1e-300))
+        th = t2
+        if change <= OUTER_TOL:
+            break
+    return th, {**info, **ginfo, "generators": group.k, "alternations": outer, "last_change": change,
+                "converged": change <= OUTER_TOL}
+
+
+def _min_norm(group: DiagonalGroup, theta: np.ndarray, max_iter: int = 200) -> tuple[np.ndarray, dict]:
     """(the minimum-norm point of θ's orbit under exp(Σ t_k d_k), info)."""
     theta = np.asarray(theta, dtype=float)
     if group.k == 0:

@@ -56,3 +56,13 @@ def slab(model, shapes, theta, block, slot, per, value) -> np.ndarray:
         arr = np.take(arr, value, axis=cs)
         slot -= cs < slot
     return np.moveaxis(arr, slot, 0).reshape(arr.shape[slot], -1)
+
+
+def slab_index(model, shapes, block, slot, per, value) -> np.ndarray:
+    """The positions in θ of :func:`slab`'s entries (same layout, integer)."""
+    return slab(model, shapes, np.arange(model.D, dtype=float), block, slot, per, value).astype(np.intp)
+
+
+def put_slab(model, shapes, theta, block, slot, per, value, M) -> None:
+    """Write ``M`` (the layout of :func:`slab`) into θ in place."""
+    theta[slab_index(model, shapes, block, slot, per, value)] = M

@@ -47,7 +47,8 @@ def add_arguments(p):
     p.add_argument("--method", choices=("weight", "activation"), default="weight",
                    help="weight matching (default) or activation matching (needs --data)")
     p.add_argument("--modulo", choices=("permutation", "group"), default="permutation",
-                   help="group: first bring both nets to the canonical point of their rescaling orbit")
+                   help="group: first bring both nets to the canonical point of their orbit under the derived "
+                   "rescalings and the GL of linear blocks")
     p.add_argument("--restarts", type=positive_int, default=1, help="weight-matching runs: the first in model "
                    "order from matched neighbours, the others in seeded random axis orders (default 1)")
     p.add_argument("--points", type=positive_int, default=25, help="alpha values for the barriers (default 25)")
@@ -70,6 +71,10 @@ def run(args) -> int:
     for name, perm in out["permutations"].items():
         moved = sum(i != p for i, p in enumerate(perm))
         print(f"  {name}: {moved} of {len(perm)} units moved")
+    if "group" in out:
+        g = out["group"]
+        print(f"  quotiented {g['quotiented_dim']} of {g['algebra_dim']} algebra dimensions"
+              + "".join(f"; GL({b['n']}) on {b['axis']}" for b in g["gl_blocks"]))
     print(f"  distance |A - B| {out['distance_before']:.6g} -> {out['distance_after']:.6g}")
     if out["barrier_before"] is not None:
         print(f"  barrier {out['barrier_before']:.6g} -> {out['barrier_after']:.6g}")
