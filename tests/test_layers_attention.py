@@ -161,7 +161,10 @@ def test_verify_attention(name):
     along_bk = {f"Q[{g.name}]" for g in d.algebra.generators if {r for r, _ in g.A} | set(g.c) <= bk}
     flat = {c.charge for c in rep.checks if c.check == "bregman" and c.law.startswith("Q = 0 to rounding")}
     assert flat == along_bk
-    assert len(flat) == (36 if bk else 0)      # (D + 1) · d_k = 18 · 2 θ-multiples of ∂/∂b_K
+    # the fields along b_K are the (D + 1)·d_k = 18·2 θ-multiples of ∂/∂b_K; the structured search
+    # lists those depending on b_K only, d_k·(d_k + 1) = 6, and counts the other d_k·(D − d_k) = 30
+    assert len(flat) == (6 if bk else 0)
+    assert d.algebra.flat_members == (2 * (m.D - 2) if bk else 0)
 
 
 def test_spec_round_trip_and_errors():

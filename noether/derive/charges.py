@@ -94,12 +94,25 @@ def _null(rows, n):
     return [list(v) for v in sp.Matrix(rows).nullspace(simplify=False)]
 
 
+def normaliser(terms: dict[tuple, sp.Expr]) -> sp.Expr:
+    """1/content with the sign of the leading term, for a charge given by its monomial
+    coefficients (:meth:`Generator.potential_terms`): the charge is then printed primitive with a
+    positive leading coefficient.  Leading: the lex-largest exponent vector in parameter order
+    (the sentinel orders a monomial after the ones that extend it)."""
+    lead = terms[min(terms, key=lambda mon: tuple((i, -e) for i, e in mon) + ((float("inf"), 0),))]
+    content = sp.gcd_list([sp.Rational(c) for c in terms.values()])
+    return sp.sign(lead) / abs(content)
+
+
 def _normaliser(expr: sp.Expr, symbols) -> sp.Expr:
-    present = expr.free_symbols
-    poly = sp.Poly(expr, *[s for s in symbols if s in present])
-    content, prim = poly.primitive()
-    lead = sorted(prim.terms(), key=lambda t: tuple(-e for e in t[0]))[0][1]
-    return sp.sign(lead) / content
+    """:func:`normaliser` of a polynomial expression in ``symbols`` (read from its expanded terms:
+    ``sp.Poly`` in ~1000 parameters recurses once per generator and overflows the stack)."""
+    idx = {s: i for i, s in enumerate(symbols)}
+    terms = {}
+    for mon, c in sp.expand(expr).as_coefficients_dict().items():
+        key = tuple(sorted((idx[b], int(e)) for b, e in mon.as_powers_dict().items() if b in idx))
+        terms[key] = terms.get(key, 0) + c
+    return normaliser(terms)
 
 
 def _gradient_combos(reps, where):

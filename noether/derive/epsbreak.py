@@ -55,11 +55,12 @@ def eps_breaking(model, res, seed: int = 0, steps: int = 200, lr: float = 0.05, 
                     "violation_at_init": float(viol)})
     # broken charges: eps = 0 charges that are not charges of the eps > 0 model
     have = Span(D)
-    for _, cg in res.charges:
+    for cg in res.charge_generators:
         have.add(cg)
-    for expr, cg in res0.charges:
+    for i, cg in enumerate(res0.charge_generators):
         if not have.add(cg):
             continue
+        expr = res0.charge_expr(i)
         c = [0.5 * t @ cg.matrix(D) @ t + cg.evaluate(np.zeros(D)) @ t for t in traj]
         drift = max(abs(v - c[0]) for v in c) / (abs(c[0]) + 1e-300)
         out.append({"charge": str(expr), "relative_drift": float(drift), "steps": steps, "lr": lr})

@@ -20,12 +20,15 @@ FAMILY = "C.global.mixed"
 
 
 class ExplicitAlgebra(Algebra):
-    """An algebra given by explicit generators only (no per-interface families)."""
+    """An algebra given by explicit generators only (no per-interface families), plus the count of
+    the flat fields (values in the loss's flat translations) the structured search does not list."""
+
+    flat_members: int = 0
 
     @property
     def dim(self) -> int | None:
         """None when only families were derived (too many members to build explicitly)."""
-        return len(self.generators) if self.generators is not None else None
+        return len(self.generators) + self.flat_members if self.generators is not None else None
       # explicit per-parameter charges (printed one by one by codegen)
 
 
@@ -58,6 +61,7 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
         sres = structured(model, seed)
         structured_info = {
             "reduced_D": sres.reduced_D, "members": sres.members, "certified": sres.certified,
+            "flat_members": sres.flat_members,
             "families": [{"name": f.name, "count": len(f.vectors), "patterns": len(f.keys),
                           "gap": list(f.gap), "first": describe_family(f, f.vectors[0])} for f in sres.families]}
         method = (f"structured search: {len(sres.families)} families derived at reduced widths "
@@ -70,16 +74,18 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
             return alg, [], [f"generators from the {method}"] + sres.notes, extra
         res = sres.exact
     alg = ExplicitAlgebra(model, [], [], generators=res.generators)
+    if structured_info:
+        alg.flat_members = sres.flat_members
     # keep a functionally independent set (the others are functions of these, docs/theory.md §2)
-    kept = [(expr, g) for (expr, g), ind in zip(res.charges, res.independent) if ind]
+    kept = [(res.charge_expr(i), g) for i, (g, ind) in enumerate(zip(res.charge_generators, res.independent)) if ind]
     charges = [Charge(f"C.global[{n}]", FAMILY, expr, g, 1) for n, (expr, g) in enumerate(kept)]
-    notes = [f"generators from the {method}"]
-    if len(kept) < len(res.charges):
-        notes.append(f"{len(res.charges) - len(kept)} further gradient-field charges are functions of the "
+    notes = [f"generators from the {method}"] + (sres.notes if structured_info else [])
+    if len(kept) < len(res.charge_generators):
+        notes.append(f"{len(res.charge_generators) - len(kept)} further gradient-field charges are functions of the "
                      f"{len(kept)} listed (rank of their gradients at a generic point)")
-    extra = {"search": {"method": method, "dim": res.dim, "orbit_rank": res.orbit_rank,
+    extra = {"search": {"method": method, "dim": alg.dim, "orbit_rank": res.orbit_rank,
                         "n_independent_charges": res.n_independent_charges,
-                        "n_gradient_charges": len(res.charges)}}
+                        "n_gradient_charges": len(res.charge_generators)}}
     if structured_info:
         extra["search"]["structured"] = structured_info
     if has_eps:                                # incl. layers inside residual blocks

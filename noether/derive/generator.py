@@ -66,12 +66,22 @@ class Generator:
     def is_antisymmetric(self) -> bool:
         return all(self.A.get((s, r), 0) == -v for (r, s), v in self.A.items()) and not self.c
 
-    def potential(self, symbols) -> sp.Expr:
-        """C = ½ θᵀAθ + cᵀθ (only meaningful when A is symmetric)."""
+    def potential_terms(self) -> dict[tuple, sp.Expr]:
+        """Coefficients of C = ½ θᵀAθ + cᵀθ by monomial, a monomial being ((index, exponent), ...)
+        in increasing index: the charge without building a sympy expression."""
         half = sp.Rational(1, 2)
-        terms = [half * v * symbols[r] * symbols[s] for (r, s), v in self.A.items()]
-        terms += [v * symbols[r] for r, v in self.c.items()]
-        return sp.expand(sp.Add(*terms))       # one Add: summing term by term is quadratic in sympy
+        out: dict[tuple, sp.Expr] = {}
+        for (r, s), v in self.A.items():
+            key = ((r, 2),) if r == s else ((min(r, s), 1), (max(r, s), 1))
+            out[key] = out.get(key, 0) + half * v
+        for r, v in self.c.items():
+            out[((r, 1),)] = out.get(((r, 1),), 0) + v
+        return {k: v for k, v in out.items() if v != 0}
+
+    def potential(self, symbols) -> sp.Expr:
+        """C = ½ θᵀAθ + cᵀθ (only meaningful when A is symmetric).  Built from the combined
+        coefficients, one term per monomial: no expand of a many-thousand-term sum."""
+        return sp.Add(*(v * sp.Mul(*(symbols[i] ** e for i, e in mon)) for mon, v in self.potential_terms().items()))
 
     def field_exprs(self, symbols, names) -> dict[str, sp.Expr]:
         rows: dict[int, sp.Expr] = {}

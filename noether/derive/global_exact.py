@@ -27,7 +27,7 @@ import sympy as sp
 from ..errors import SpecError
 from .generator import Generator
 from .modeval import P1, P2, ModEvaluator, NotExact, Rejected
-from .charges import _normaliser
+from .charges import normaliser
 from sympy.polys.matrices import DomainMatrix
 from sympy.polys.domains import QQ
 
@@ -64,13 +64,27 @@ class ExactResult:
     dim: int
     orbit_rank: int
     generators: list[Generator]
-    charges: list[tuple[sp.Expr, Generator]]      # (C, its gradient generator), exact
+    charge_generators: list[Generator]     # gradient generator of each charge (normalised), exact
     n_independent_charges: int
     independent: list[bool]
     rows: int
     samples: int
     backend: str
+    symbols: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    _exprs: dict = field(default_factory=dict, repr=False)
+
+    def charge_expr(self, i: int) -> sp.Expr:
+        """C_i = ½θᵀAθ + cᵀθ of charge i, built on first use (thousands of dependent charges on a
+        wide model would cost minutes of sympy; the derivation prints the independent ones)."""
+        if i not in self._exprs:
+            self._exprs[i] = self.charge_generators[i].potential(self.symbols)
+        return self._exprs[i]
+
+    @property
+    def charges(self) -> list[tuple[sp.Expr, Generator]]:
+        """Every (C, its gradient generator)."""
+        return [(self.charge_expr(i), g) for i, g in enumerate(self.charge_generators)]
 
 
 # -- the model as a problem -------------------------------------------------------------------
@@ -308,14 +322,17 @@ def gradient_subspace(gens: list[Generator]) -> list[Generator]:
     return out
 
 
-def charges_of(gens: list[Generator], symbols) -> list[tuple[sp.Expr, Generator]]:
+def charges_of(gens: list[Generator], symbols=None) -> list[tuple[sp.Expr | None, Generator]]:
+    """(C, its gradient generator) for a basis of the gradient combinations, each normalised
+    (primitive, positive leading coefficient).  The sympy expression of C is built only with
+    ``symbols``; :func:`summarise` builds it for the independent charges only."""
     out = []
     for g in gradient_subspace(gens):
-        pot = g.potential(symbols)
-        if pot == 0:
+        terms = g.potential_terms()
+        if not terms:
             continue
-        kap = _normaliser(pot, symbols)
-        out.append((sp.expand(kap * pot), Generator.combine([(kap, g)], g.name, g.family)))
+        g = Generator.combine([(normaliser(terms), g)], g.name, g.family)
+        out.append((g.potential(symbols) if symbols is not None else None, g))
     return out
 
 
@@ -338,7 +355,7 @@ def summarise(gens, symbols, rows=0, samples=0, backend="", seed=0) -> ExactResu
     rng = np.random.default_rng([seed, 33])
     theta = np.array([_rand_rational(rng, P1)[1] for _ in range(D)], dtype=np.int64)
     orbit = rank_mod(field_matrix_mod(gens, theta, P1), P1) if gens else 0
-    ch = charges_of(gens, symbols)
+    ch = charges_of(gens)
     # linear charges (A = 0) first: the independent set then keeps C = b rather than b², a function of it
     ch.sort(key=lambda eg: 1 if eg[1].A else 0)
     cg = [g for _, g in ch]
@@ -348,4 +365,4 @@ def summarise(gens, symbols, rows=0, samples=0, backend="", seed=0) -> ExactResu
         _, piv = rref_mod(M.T.copy(), P1)     # pivot columns = independent charge gradients
         for c in piv:
             indep[c] = True
-    return ExactResult(len(gens), orbit, gens, ch, sum(indep), indep, rows, samples, backend)
+    return ExactResult(len(gens), orbit, gens, cg, sum(indep), indep, rows, samples, backend, list(symbols))

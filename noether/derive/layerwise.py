@@ -37,7 +37,7 @@ from .generator import Generator
 from .global_exact import (P2, GlobalSearchError, _matmul_mod, _res, batch_size, model_problem,
                            sample_rows, summarise)
 from .globalsearch import output_jacobian
-from .span import Span, independent
+from .span import P as SPAN_P, Span, independent
 from .modeval import NotExact
 from ..model.layer import Layer
 from ..model.residual import Residual
@@ -64,6 +64,8 @@ class Layout:
     free_vals: list[tuple]            # per parameter: per free axis, tuple of its index values
     fixed_vals: list[tuple]           # per parameter: values of its fixed axes
     slots: dict = field(default_factory=dict)   # block -> [(axis key | None, size)] per flat slot
+    entries: dict = field(default_factory=dict)  # (pattern key, marks) -> [(r, s)]: member's cache
+    strides: dict = field(default_factory=dict)  # block -> [(free axis position | None, stride)]
 
 
 def layout(model) -> Layout:
@@ -213,12 +215,33 @@ def reduction_widths(model) -> dict:
 
 # -- solving one signature --------------------------------------------------------------------------
 class Sampler:
-    """Rows S J_f(θ; x) at random float points of a model, with their θ (cached, grown on demand)."""
+    """Rows S J_f(θ; x) at random float points of a model, with their θ (cached, grown on demand).
+
+    After :meth:`constrain` each sample point also contributes one row per flat translation t
+    (rows of ``flat``): tᵀA θ⊥ = 0 with θ⊥ the sample's component orthogonal to the translations,
+    i.e. the fields' component along a flat translation may depend on θ only through the
+    translations' own coordinates.  ``C`` weights the translation (c) patterns: 1 on Jacobian
+    rows, 0 on these constraint rows (they constrain A only)."""
 
     def __init__(self, model, seed):
         self.model, self.rng = model, np.random.default_rng([seed, 51])
         self.S = np.kron(np.eye(batch_size(model)), np.array(model.loss.sensitivity(model.output), dtype=float))
-        self.G, self.T = np.zeros((0, model.D)), np.zeros((0, model.D))
+        self.flat = np.zeros((0, model.D))
+        self._blocks: list[tuple[np.ndarray, np.ndarray]] = []     # (θ, normalised S J rows)
+        self.G, self.T, self.C = np.zeros((0, model.D)), np.zeros((0, model.D)), np.zeros(0)
+
+    def _append(self, theta, G):
+        perp = theta - self.flat.T @ (self.flat @ theta)
+        self.G = np.vstack([self.G, G, self.flat])
+        self.T = np.vstack([self.T, np.tile(theta, (len(G), 1)), np.tile(perp, (len(self.flat), 1))])
+        self.C = np.concatenate([self.C, np.ones(len(G)), np.zeros(len(self.flat))])
+
+    def constrain(self, flat: np.ndarray) -> None:
+        """Add the rows tᵀAθ⊥ = 0 for the (orthonormal) rows t of ``flat``, at every sample point."""
+        self.flat = flat
+        self.G, self.T, self.C = np.zeros((0, self.model.D)), np.zeros((0, self.model.D)), np.zeros(0)
+        for theta, G in self._blocks:
+            self._append(theta, G)
 
     def rows(self, n: int):
         while len(self.G) < n:
@@ -226,13 +249,13 @@ class Sampler:
             X = self.rng.standard_normal((batch_size(self.model), self.model.input))
             G = self.S @ output_jacobian(self.model, theta, X)
             G /= np.linalg.norm(G, axis=1, keepdims=True) + 1e-300
-            self.G = np.vstack([self.G, G])
-            self.T = np.vstack([self.T, np.tile(theta, (len(G), 1))])
-        return self.G[:n], self.T[:n]
+            self._blocks.append((theta, G))
+            self._append(theta, G)
+        return self.G[:n], self.T[:n], self.C[:n]
 
 
-def _system(pats: list, G, T) -> np.ndarray:
-    """Column j: S J X_j(θ) at each row, X_j the j-th pattern's generator."""
+def _system(pats: list, G, T, C) -> np.ndarray:
+    """Column j: S J X_j(θ) at each row, X_j the j-th pattern's generator (its c part weighted by C)."""
     M = np.zeros((len(G), len(pats)))
     for j, ent in enumerate(pats):
         if ent is None:
@@ -241,7 +264,7 @@ def _system(pats: list, G, T) -> np.ndarray:
         step = max(1, 4_000_000 // max(len(r), 1))       # rows per chunk: bounded temporaries
         for a in range(0, len(G), step):
             g = G[a:a + step, r]
-            M[a:a + step, j] = g.sum(axis=1) if s is None else np.einsum("ij,ij->i", g, T[a:a + step, s])
+            M[a:a + step, j] = g.sum(axis=1) * C[a:a + step] if s is None else np.einsum("ij,ij->i", g, T[a:a + step, s])
     return M
 
 
@@ -293,13 +316,17 @@ class Family:
         return "F[" + ",".join(f"{axis_name(a)}:{m}" for a, m in self.signature) + "]"
 
 
-def solve_signature(Ls: list[Layout], sig, samplers: list[Sampler]) -> Family:
-    """Pattern coefficients that solve eq. (1) at every reduced width given (width-independent).
+def solve_signature(Ls: list[Layout], sig, samplers: list[Sampler], constant: bool = False) -> Family:
+    """Pattern coefficients that solve eq. (1) at every reduced width given (width-independent);
+    ``constant``: translations only (patterns of c, none of A).
 
     Rows are sampled until the null space survives a fresh batch of rows: rows of one sample
     point are correlated and piecewise σ make some points uninformative, so a row count equal
     to the unknowns is not enough by itself."""
     pats_full = [patterns(L, sig) for L in Ls]
+    if constant:
+        pats_full = [({k: v for k, v in p.items() if k[1] is None}, {k for k in f if k[1] is None})
+                     for p, f in pats_full]
     full = pats_full[0][1]
     if not full:
         return Family(sig, [], [], (0.0, 1.0))
@@ -309,22 +336,28 @@ def solve_signature(Ls: list[Layout], sig, samplers: list[Sampler]) -> Family:
     def system(lo, hi):
         out = []
         for (pats, _), sampler in zip(pats_full, samplers):
-            G, T = sampler.rows(hi)
-            out.append(_system([pats.get(k) for k in keys], G[lo:hi], T[lo:hi]))
+            G, T, C = sampler.rows(hi)
+            out.append(_system([pats.get(k) for k in keys], G[lo:hi], T[lo:hi], C[lo:hi]))
         return np.vstack(out)
 
     rows = n + 40
+    unclear = None
     for _ in range(5):
         M = system(0, rows)
-        V, gap, scale = _null(M, sig)
+        try:
+            V, gap, scale = _null(M, sig)
+        except GlobalSearchError as exc:    # no clear gap yet: rows of few sample points are
+            unclear, rows = exc, rows * 2   # correlated (more so with the flat constraint rows)
+            continue
+        unclear = None
         extra = system(rows, rows + n // 2 + 40) / scale
         # a true null direction leaves rounding only (≲ 1e-12 relative, as in the SVD)
         if not len(V) or np.abs(extra @ (V * scale).T).max() <= 1e3 * RTOL * np.abs(extra).max():
             break
         rows *= 2
     else:
-        raise GlobalSearchError(f"family {Family(sig, [], [], gap).name}: the sampled null space does not "
-                                "settle under more samples")
+        raise unclear or GlobalSearchError(f"family {Family(sig, [], [], gap).name}: the sampled null space "
+                                           "does not settle under more samples")
     vecs = _rational_rref(V, Family(sig, [], [], gap).name) if len(V) else []
     # RREF with the mark-touching patterns first: rows pivoting later touch no mark (0-mark copies)
     vecs = [v for v in vecs if any(v[:n_full])]
@@ -369,13 +402,36 @@ def member(L: Layout, fam: Family, vec, marks: dict, name: str) -> Generator:
     model = L.model
     g = Generator(name, fam.name)
     blocks = {b.name: b for b in model.blocks}
+    mk = tuple(sorted(marks.items()))
     for key, coef in zip(fam.keys, vec):
         if coef == 0:
             continue
         val = sp.Rational(coef.numerator, coef.denominator)
-        for r, s in _entries(L, key, marks, blocks):
+        ents = L.entries.get((key, mk))
+        if ents is None:     # the same (pattern, marks) recurs for every vector of a family
+            ents = L.entries[(key, mk)] = list(_entries(L, key, marks, blocks))
+        for r, s in ents:
             g.add(r, s, val)
     return g
+
+
+def member_mod(L: Layout, fam: Family, vec, marks: dict) -> dict[int, int]:
+    """:func:`member` as the sparse vector :class:`Span` reduces, residues modulo its prime, without
+    building a Generator of sympy numbers (prune instantiates tens of thousands of members)."""
+    D, out = L.model.D, {}
+    mk = tuple(sorted(marks.items()))
+    blocks = {b.name: b for b in L.model.blocks}
+    for key, coef in zip(fam.keys, vec):
+        if coef == 0:
+            continue
+        val = coef.numerator % SPAN_P * pow(coef.denominator % SPAN_P, SPAN_P - 2, SPAN_P) % SPAN_P
+        ents = L.entries.get((key, mk))
+        if ents is None:
+            ents = L.entries[(key, mk)] = list(_entries(L, key, marks, blocks))
+        for r, s in ents:
+            k = D * D + r if s is None else r * D + s
+            out[k] = (out.get(k, 0) + val) % SPAN_P
+    return out
 
 
 def _entries(L: Layout, key, marks: dict, blocks):
@@ -405,12 +461,17 @@ def _entries(L: Layout, key, marks: dict, blocks):
 
 
 def _flat(L: Layout, block: str, free_vals: list, fixed_vals: list, model) -> int:
-    pos = {a: i for i, a in enumerate(L.free)}
-    idx, sizes = [], []
-    for key, size in L.slots[block]:
-        idx.append(free_vals[pos[key]].pop(0) if key is not None else fixed_vals.pop(0))
-        sizes.append(size)
-    return model.offsets[block] + int(np.ravel_multi_index(tuple(idx), tuple(sizes)))
+    """Flat parameter index of ``block`` at these axis values (row-major over its slots)."""
+    strides = L.strides.get(block)
+    if strides is None:
+        pos = {a: i for i, a in enumerate(L.free)}
+        sizes = [size for _, size in L.slots[block]]
+        strides = L.strides[block] = [(pos[key] if key is not None else None, int(np.prod(sizes[j + 1:])))
+                                      for j, (key, _) in enumerate(L.slots[block])]
+    r = model.offsets[block]
+    for p, stride in strides:
+        r += (free_vals[p].pop(0) if p is not None else fixed_vals.pop(0)) * stride
+    return r
 
 
 def assignments(L: Layout, sig, anchored: bool = False):
@@ -471,7 +532,7 @@ def certify_exact(model, gens: list[Generator], seed: int) -> str:
 def certify_float(model, gens: list[Generator], seed: int, tol: float = 1e-9) -> str:
     """|S J X| ≤ tol·|S J|·|X| at fresh float points (rounding of O(D)-term sums, ≲ 1e-13)."""
     sampler = Sampler(model, seed + 1)
-    G, T = sampler.rows(max(8, 2 * len(sampler.S)))
+    G, T, _ = sampler.rows(max(8, 2 * len(sampler.S)))
     for g in gens:
         X = np.array([g.evaluate(t) for t in T[:: max(1, len(sampler.S))]])
         X = np.repeat(X, len(sampler.S), axis=0)[:len(G)]
@@ -490,7 +551,7 @@ def prune(fams: list[Family], L: Layout) -> list[Family]:
     for f in sorted(fams, key=lambda f: (sum(m for _, m in f.signature), len(f.signature))):
         keep = []
         for v in f.vectors:
-            new = [span.add(member(L, f, v, m, "")) for m in assignments(L, f.signature)]
+            new = [span.add_vector(member_mod(L, f, v, m)) for m in assignments(L, f.signature)]
             if any(new):
                 keep.append(v)
         if keep:
@@ -508,9 +569,30 @@ class StructuredResult:
     widths: dict
     certified: str
     notes: list[str] = field(default_factory=list)
+    flat_members: int = 0             # non-constant fields with values in the flat translations (not listed)
+
+
+def flat_basis(L: Layout, trans: list[Family]) -> np.ndarray:
+    """Orthonormal rows spanning the translations of ``trans`` at L's widths."""
+    C = np.array([[float(v) for v in member(L, f, vec, m, "").evaluate(np.zeros(L.model.D))]
+                  for f in trans for m in assignments(L, f.signature) for vec in f.vectors])
+    U, sv, Vt = np.linalg.svd(C, full_matrices=False)
+    return Vt[:int(np.sum(sv > 1e-9 * sv[0]))]
 
 
 def structured(model, seed: int = 0) -> StructuredResult:
+    """Families at reduced widths, lifted (see the module docstring).
+
+    Translations first: the constant fields the loss cannot see (cross-entropy's shift of every
+    logit, a key bias attention ignores) span a subspace T along which L is flat everywhere, so
+    *every* field with values in T is a symmetry: every θ-multiple of a translation, which would
+    be listed as hundreds of thousands of members.  The families are therefore solved with the
+    extra rows tᵀAu = 0 (t in T, u ⊥ T): a field's T-component may depend on θ only through T's
+    own coordinates.  Every symmetry is such a field plus a field θ ↦ t·(u·θ), u ⊥ T (subtract
+    the T-component's dependence on T⊥, itself a symmetry), and the two sets meet only in 0, so
+    dim = (listed members) + dim T·(D − dim T); the second term is counted (``flat_members``),
+    not listed.  The constraint keeps the families width-independent (the rescaling of a unit
+    feeding the logits stays one family; projecting its values onto T⊥ would not)."""
     widths = reduction_widths(model)
     small = reduced_model(model, widths)
     Ls = layout(small)
@@ -522,17 +604,30 @@ def structured(model, seed: int = 0) -> StructuredResult:
         big = reduced_model(model, {**widths, **wider})
         layouts.append(layout(big))
         samplers.append(Sampler(big, seed + 7))
-    fams = [solve_signature(layouts, sig, samplers) for sig in signatures(Ls.free)]
+    sigs = signatures(Ls.free)
+    trans = prune([f for f in (solve_signature(layouts, sig, samplers, constant=True) for sig in sigs)
+                   if f.vectors], layouts[-1])
+    flat_dim, notes = 0, []
+    if trans:
+        for lay, smp in zip(layouts, samplers):
+            smp.constrain(flat_basis(lay, trans))
+        flat_dim = _rank(L, trans)       # the families overlap (Σ_j 1e_jᵀ = 11ᵀ): their span
+    fams = [solve_signature(layouts, sig, samplers) for sig in sigs]
     fams = prune([f for f in fams if f.vectors], layouts[-1])
     anchor(fams, layouts)
     small_gens = [member(Ls, f, v, m, f"{f.name}{j}") for f in fams for j, v in enumerate(f.vectors)
                   for m in [_marks(f.signature)]]
     cert = certify_exact(small, small_gens, seed) if small_gens else "nothing to certify"
     total = n_members(L, fams)
+    flat_members = flat_dim * (model.D - flat_dim)
+    if flat_dim:
+        notes.append(f"the loss is flat along {flat_dim} translations; the {flat_dim} x ({model.D} - {flat_dim}) "
+                     f"= {flat_members} fields θ ↦ t·(u·θ) (t a flat translation, u orthogonal to them) are "
+                     "symmetries too, counted in dim but not listed")
     if total > MAX_MEMBERS:
         return StructuredResult(fams, total, None, small.D, widths, cert,
-                                [f"{total} family members > {MAX_MEMBERS}: explicit generators, orbit rank and "
-                                 "charges are not built; the families are exact"])
+                                notes + [f"{total} family members > {MAX_MEMBERS}: explicit generators, orbit rank "
+                                         "and charges are not built; the families are exact"], flat_members)
     gens = []
     for f in fams:
         for m in assignments(L, f.signature, f.anchored):
@@ -545,7 +640,7 @@ def structured(model, seed: int = 0) -> StructuredResult:
     for n, g in enumerate(gens):
         g.name = f"G{n}"
     res = summarise(gens, model.symbols, 0, len(sampler.G), "structured (orbit-basis families)", seed)
-    return StructuredResult(fams, total, res, small.D, widths, cert)
+    return StructuredResult(fams, total, res, small.D, widths, cert, notes, flat_members)
 
 
 def describe_family(f: Family, vec) -> str:

@@ -18,12 +18,18 @@ class Span:
 
     def add(self, g: Generator) -> bool:
         """Add ``g``; True if it was independent of what is there."""
-        D, pivots = self.D, self.pivots
+        D = self.D
         v = {}
         for (r, s), x in g.A.items():
             v[r * D + s] = _res(x, P)
         for r, x in g.c.items():
             v[D * D + r] = _res(x, P)
+        return self.add_vector(v)
+
+    def add_vector(self, v: dict[int, int]) -> bool:
+        """Add the vector {r·D + s (A entry) or D² + r (c entry): residue mod P}; True if new."""
+        pivots = self.pivots
+        v = {k: x % P for k, x in v.items() if x % P}
         while v:
             c = min(v)
             if c not in pivots:
