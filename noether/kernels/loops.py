@@ -1,7 +1,8 @@
 """Hand-written, size-independent loops.
 
-``run_rule`` is copied once per optimizer variant (as ``opt_<variant>``), with ``step_rule`` / ``lawv_rule`` renamed
-to that variant's generated step and law (:func:`noether.kernels.codegen.rule_code`).
+``run_rule`` is copied into the module of each optimizer variant a run asks for (as ``opt_<variant>``), with
+``step_rule`` / ``lawv_rule`` renamed to that variant's generated step and law
+(:func:`noether.kernels.codegen.rule_module_source`).
 
 These functions are *templates*: the code generator copies their source into each model's
 module, where ``loss_grad``, ``charges``, ``charges_abs`` and ``law_gd`` are that model's
