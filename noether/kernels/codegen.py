@@ -268,6 +268,9 @@ def model_code(model) -> str:
              '    """Loss and its gradient (into grad) for one batch; ws from make_workspace."""',
              "    A0 = X"]
     for l, layer in enumerate(model.layers):
+        if layer.has_params:      # the blocks the layer's calls read by offset, named
+            lines.append("    # " + ", ".join(f"{b.name}{list(b.shape)} = theta[{model.offsets[b.name]}:"
+                                             f"{model.offsets[b.name] + b.size}]" for b in layer.blocks()))
         lines.append(f"    A{l + 1} = ws[{l}]")
         lines += ["    " + s for s in layer.kernel_forward(ctx, f"A{l}", f"A{l + 1}")]
     lines.append(f"    D{n} = ws[{n}]")
