@@ -369,7 +369,7 @@ def module_source(deriv) -> tuple[str, ChargeLayout]:
     ]
     for name in loops.TEMPLATES:
         src = textwrap.dedent(inspect.getsource(getattr(loops, name)))
-        parts.append("@njit(cache=True)\n" + src)
+        parts.append(('@njit(cache=True, inline="always")\n' if name in loops.INLINE else "@njit(cache=True)\n") + src)
         if name == "run_gd":     # the sample-parallel copy (noether.run.chunks.batch_pass chooses)
             parts.append("@njit(cache=True)\n" + _sample_parallel(src.replace("def run_gd(", "def run_gd_par(")))
     source = "\n\n".join(parts)
