@@ -54,9 +54,40 @@ class _Ctx:
     def __init__(self, model):
         self.offsets = model.offsets
         self._uids: dict[int, int] = {}
+        self._probe = False
 
-    def uid(self, layer) -> int:
-        return self._uids.setdefault(id(layer), len(self._uids) + 1)
+    def uid(self, layer) -> int | str:
+        """The layer's number in generated names (``act_fwd_3``).  While :func:`layer_defs` collects
+        the definitions it is a placeholder, so that layers printing the same code share one number."""
+        if self._probe:
+            return f"_uid{id(layer)}_"
+        return self._number(id(layer))
+
+    def _number(self, key: int) -> int:
+        return self._uids.setdefault(key, len(set(self._uids.values())) + 1)
+
+
+def layer_defs(model, ctx: _Ctx) -> list[str]:
+    """Each layer's ``kernel_defs``, printed once per distinct code: a layer whose definitions are
+    another's up to its own number (twelve ReLU layers: one σ, one σ′, one forward and one backward
+    loop) is given that layer's number instead of a copy, which numba would compile again."""
+    ctx._probe = True
+    try:
+        texts = [(layer, layer.kernel_defs(ctx)) for layer in model.layers]
+    finally:
+        ctx._probe = False
+    seen, defs = {}, []
+    for layer, text in texts:
+        own = f"_uid{id(layer)}_"
+        key = (type(layer), (text or "").replace(own, "_uid_"))
+        if text and own in text and key in seen:
+            ctx._uids[id(layer)] = seen[key]
+            continue
+        if text:
+            defs.append(text)
+            seen.setdefault(key, ctx.uid(layer))
+    # placeholders left (this layer's own, and those of layers inside containers) get their numbers
+    return [re.sub(r"_uid(\d+)_", lambda m: str(ctx._number(int(m.group(1)))), d) for d in defs]
 
 
 @dataclass
@@ -262,7 +293,7 @@ def polarise(u, v, out, out_abs, scr, w):
 
 def model_code(model) -> str:
     ctx = _Ctx(model)
-    defs = [layer.kernel_defs(ctx) for layer in model.layers]
+    defs = layer_defs(model, ctx)
     n = len(model.layers)
     lines = ["@njit(cache=True)", "def loss_grad(theta, X, Y, grad, ws):",
              '    """Loss and its gradient (into grad) for one batch; ws from make_workspace."""',

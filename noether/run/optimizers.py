@@ -53,8 +53,8 @@ def _kernel_for(kernels, rule, chunked: bool):
     ref = rule_variants().get(rule.variant)
     if ref is None or update_signature(rule) != update_signature(ref):
         raise SpecError("optimizer", f"no generated kernel for this {type(rule).__name__} rule (variant "
-                        f"{rule.variant!r}); accepted: a rule registered under its own name before "
-                        "build_kernels, or one of " + ", ".join(sorted(rule_variants())))
+                        f"{rule.variant!r}); accepted: a rule registered under its own name, or one of "
+                        + ", ".join(sorted(rule_variants())))
     mod = kernels.rule_module(ref)
     # the kernel was printed from the variant's law; its module says whether that law closes
     fn = getattr(mod, f"opt_{rule.variant}" + ("_par" if chunked else ""))
