@@ -1,11 +1,12 @@
-"""Code generation: a model's derivation printed to one readable numba module.
+"""Code generation: a model's derivation printed to readable numba modules.
 
-The module holds σ and σ′ of every activation, the model's unrolled forward/backward pass
+The model's module holds σ and σ′ of every activation, the model's unrolled forward/backward pass
 (calling the hand-written primitives), every charge (one loop per charge family, printed from its
 indexed formula, plus its quadratic and linear parts and an absolute-value scale for tolerances),
-each optimizer law's right-hand side, and the hand-written loops of :mod:`.loops`.  It is named by
-a hash of its content, written atomically, and compiled by numba with ``cache=True`` next to it.
-"""
+GD's law and the hand-written loops of :mod:`.loops`.  Each other optimizer variant gets a small
+module of its own, printed when a run first asks for it (:meth:`Kernels.rule_module`).  Modules are
+named by a hash of their content, written atomically, and compiled by numba with ``cache=True``
+next to them."""
 
 from __future__ import annotations
 
@@ -53,9 +54,40 @@ class _Ctx:
     def __init__(self, model):
         self.offsets = model.offsets
         self._uids: dict[int, int] = {}
+        self._probe = False
 
-    def uid(self, layer) -> int:
-        return self._uids.setdefault(id(layer), len(self._uids) + 1)
+    def uid(self, layer) -> int | str:
+        """The layer's number in generated names (``act_fwd_3``).  While :func:`layer_defs` collects
+        the definitions it is a placeholder, so that layers printing the same code share one number."""
+        if self._probe:
+            return f"_uid{id(layer)}_"
+        return self._number(id(layer))
+
+    def _number(self, key: int) -> int:
+        return self._uids.setdefault(key, len(set(self._uids.values())) + 1)
+
+
+def layer_defs(model, ctx: _Ctx) -> list[str]:
+    """Each layer's ``kernel_defs``, printed once per distinct code: a layer whose definitions are
+    another's up to its own number (twelve ReLU layers: one σ, one σ′, one forward and one backward
+    loop) is given that layer's number instead of a copy, which numba would compile again."""
+    ctx._probe = True
+    try:
+        texts = [(layer, layer.kernel_defs(ctx)) for layer in model.layers]
+    finally:
+        ctx._probe = False
+    seen, defs = {}, []
+    for layer, text in texts:
+        own = f"_uid{id(layer)}_"
+        key = (type(layer), (text or "").replace(own, "_uid_"))
+        if text and own in text and key in seen:
+            ctx._uids[id(layer)] = seen[key]
+            continue
+        if text:
+            defs.append(text)
+            seen.setdefault(key, ctx.uid(layer))
+    # placeholders left (this layer's own, and those of layers inside containers) get their numbers
+    return [re.sub(r"_uid(\d+)_", lambda m: str(ctx._number(int(m.group(1)))), d) for d in defs]
 
 
 @dataclass
@@ -105,18 +137,17 @@ def charge_code(deriv) -> tuple[str, ChargeLayout]:
 POLARISE_ROWS = 4   # scratch rows polarise uses; the atoms' rows follow
 
 
-def law_code(deriv, optimizer: str = "gd", rule=None, rows: list | None = None) -> str:
-    """The law's right-hand side, with each atom B(u,v), L(u) evaluated through the charge parts
-    (B(u,u) = 2 quad(u); B(u,v) by polarisation; L(u) = lin(u)), and a matching abs scale.
+def law_code(law, rule, generic: bool, rows: list | None = None) -> str:
+    """The right-hand side of ``law`` (a derived :class:`~noether.derive.laws.Law` of ``rule``), with
+    each atom B(u,v), L(u) evaluated through the charge parts (B(u,u) = 2 quad(u); B(u,v) by
+    polarisation; L(u) = lin(u)), and a matching abs scale.
 
-    Without ``rule``: ``law_<optimizer>(theta, grad, lr, out, out_abs, scr, wv)`` (the GD loop's form).
-    With a rule: ``lawv_<variant>(theta, grad, S, hp, first, out, out_abs, scr, wv)``, state vector i in
+    Not ``generic``: ``law_<name>(theta, grad, lr, out, out_abs, scr, wv)`` (the GD loop's form).
+    ``generic``: ``lawv_<variant>(theta, grad, S, hp, first, out, out_abs, scr, wv)``, state vector i in
     ``S[i]``, hyperparameters in ``hp`` (order of :data:`noether.optim.HYPER`).  ``scr`` (rows, n_charges)
     and ``wv`` (n_params,) are scratch the loop allocates once (rows: the module's ``LAW_ROWS``, the
     maximum of what ``rows`` collects)."""
-    generic = rule is not None
-    rule = rule or OPTIMIZERS[optimizer]()
-    law = derive_law(rule, general=True) if generic else deriv.law(optimizer)
+    optimizer = rule.name
     vecs = ["theta", "g"] + list(rule.state)
     if generic:
         vname = {"theta": "theta", "g": "grad", **{s: f"S[{i}]" for i, s in enumerate(rule.state)}}
@@ -190,18 +221,39 @@ def rule_variants():
     return out
 
 
-def rule_code(deriv, rows: list | None = None) -> str:
-    """Per variant: its law, its step and the optimizer loop (numba compiles each on first use)."""
-    src = textwrap.dedent(inspect.getsource(loops.run_rule))
-    parts = []
-    for var, rule in rule_variants().items():
-        loop = src.replace("step_rule", f"step_{var}").replace("lawv_rule", f"lawv_{var}")
-        # whether the variant's law closes, read by the runner (which derives nothing itself)
-        parts += [f"LAW_CLOSED_{var} = {bool(derive_law(rule, general=True).closed)}",
-                  law_code(deriv, rule=rule, rows=rows), step_code(rule),
-                  "@njit(cache=True)\n" + loop.replace("run_rule", f"opt_{var}"),
-                  "@njit(cache=True)\n" + _sample_parallel(loop.replace("run_rule", f"opt_{var}_par"))]
-    return "\n\n".join(parts)
+#: what a rule module takes from its model module (the names ``loops.run_rule`` and the laws call)
+MODEL_NAMES = ("loss_grad", "loss_grad_par", "charges", "charges_abs", "charges_quad", "charges_lin",
+               "charges_abs_quad", "charges_abs_lin", "polarise", "all_finite", "law_step_check")
+
+
+def rule_module_source(rule, model_path: Path) -> str:
+    """The module of one optimizer variant for one model: its law, its step and its loop
+    (``opt_<variant>``, and the row-chunked ``opt_<variant>_par``), calling the model module's
+    compiled functions.
+
+    A variant gets a module of its own, next to the model's, rather than being printed into it:
+    numba's on-disk cache (``cache=True``) is keyed by the source file, so a model module that changed
+    with the set of rules asked for would be recompiled whole for every new set; this way the model
+    module is compiled once, and each variant once, on the first run that asks for it."""
+    law = derive_law(rule, general=True)   # memoised: the same Law the derivation reports
+    rows = [POLARISE_ROWS]
+    var = rule.variant
+    loop = textwrap.dedent(inspect.getsource(loops.run_rule))
+    loop = loop.replace("step_rule", f"step_{var}").replace("lawv_rule", f"lawv_{var}")
+    body = "\n\n".join([law_code(law, rule, True, rows), step_code(rule),
+                         "@njit(cache=True)\n" + loop.replace("run_rule", f"opt_{var}"),
+                         "@njit(cache=True)\n" + _sample_parallel(loop.replace("run_rule", f"opt_{var}_par"))])
+    head = (f'"""Generated by noether {__version__}: optimizer variant {var} for the model module '
+            f'{model_path.name}.\n\nDo not edit: it is regenerated when a run asks for this variant.\n"""\n\n'
+            "import math\nfrom pathlib import Path\n\nimport numpy as np\nfrom numba import njit\n\n"
+            "from noether.kernels.codegen import load_generated\n" + primitives_import(body) + "\n"
+            "# the model's compiled functions this rule calls (its module sits beside this one)\n"
+            f"_model = load_generated(Path(__file__).with_name({model_path.name!r}))\n"
+            + "".join(f"{n} = _model.{n}\n" for n in MODEL_NAMES) + "\n"
+            f"# whether the variant's law closes, read by the runner (which derives nothing itself)\n"
+            f"LAW_CLOSED_{var} = {bool(law.closed)}\n"
+            f"LAW_ROWS = {max(rows)}   # scratch rows of the law function\n\n\n")
+    return head + body
 
 
 def _vecname(v: str) -> str:
@@ -241,12 +293,15 @@ def polarise(u, v, out, out_abs, scr, w):
 
 def model_code(model) -> str:
     ctx = _Ctx(model)
-    defs = [layer.kernel_defs(ctx) for layer in model.layers]
+    defs = layer_defs(model, ctx)
     n = len(model.layers)
     lines = ["@njit(cache=True)", "def loss_grad(theta, X, Y, grad, ws):",
              '    """Loss and its gradient (into grad) for one batch; ws from make_workspace."""',
              "    A0 = X"]
     for l, layer in enumerate(model.layers):
+        if layer.has_params:      # the blocks the layer's calls read by offset, named
+            lines.append("    # " + ", ".join(f"{b.name}{list(b.shape)} = theta[{model.offsets[b.name]}:"
+                                             f"{model.offsets[b.name] + b.size}]" for b in layer.blocks()))
         lines.append(f"    A{l + 1} = ws[{l}]")
         lines += ["    " + s for s in layer.kernel_forward(ctx, f"A{l}", f"A{l + 1}")]
     lines.append(f"    D{n} = ws[{n}]")
@@ -328,8 +383,8 @@ def module_source(deriv) -> tuple[str, ChargeLayout]:
     model = deriv.model
     ch, layout = charge_code(deriv)
     rows = [POLARISE_ROWS]
-    laws = ("# ---- exact per-step laws ----\n" + law_code(deriv, "gd", rows=rows),
-            "# ---- optimizers: law, step and loop per rule variant (noether/optim) ----\n" + rule_code(deriv, rows))
+    # GD's law, as the derivation reports it; other optimizers get a module each (rule_module_source)
+    law = "# ---- the exact per-step law of GD ----\n" + law_code(deriv.law("gd"), OPTIMIZERS["gd"](), False, rows)
     parts = [
         f'"""Generated by noether {__version__} for: {model.describe()}\n\n'
         f"Model digest {model.digest}.  Do not edit: regenerate with `noether codegen`.\n"
@@ -340,12 +395,12 @@ def module_source(deriv) -> tuple[str, ChargeLayout]:
         "# ---- model: activations and the unrolled forward/backward pass ----\n" + model_code(model),
         "# ---- charges, printed from their indexed formulas ----\n" + ch,
         _HELPERS + f"\nLAW_ROWS = {max(rows)}   # scratch rows of the law functions\n",
-        *laws,
+        law,
         "# ---- hand-written loops (noether/kernels/loops.py) ----\n",
     ]
     for name in loops.TEMPLATES:
         src = textwrap.dedent(inspect.getsource(getattr(loops, name)))
-        parts.append("@njit(cache=True)\n" + src)
+        parts.append(('@njit(cache=True, inline="always")\n' if name in loops.INLINE else "@njit(cache=True)\n") + src)
         if name == "run_gd":     # the sample-parallel copy (noether.run.chunks.batch_pass chooses)
             parts.append("@njit(cache=True)\n" + _sample_parallel(src.replace("def run_gd(", "def run_gd_par(")))
     source = "\n\n".join(parts)
@@ -394,12 +449,21 @@ def write_module(source: str, directory: Path, stem: str) -> Path:
     return path
 
 
-@dataclass
-class Kernels:
-    path: Path
-    module: object
-    layout: ChargeLayout
-    generators: dict[str, np.ndarray] | None
+def load_generated(path: Path):
+    """Import a generated module from its file, once per process (``noether_generated_<stem>`` in
+    ``sys.modules``); rule modules load their model module through it."""
+    path = Path(path)
+    name = f"noether_generated_{path.stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        try:
+            spec.loader.exec_module(mod)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return sys.modules[name]
 
 
 def _code_fingerprint() -> str:
@@ -412,35 +476,65 @@ def _code_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def build_kernels(deriv, directory: str | os.PathLike | None = None) -> Kernels:
-    """Generate (or reuse) the model's module and import it.
-
-    Printing the module (laws of every optimizer variant) costs about a second, so the path and
-    charge layout of a module already written for the same model *and the same noether source*
-    are kept in a small index file beside it and reused.
-    """
-    folder = cache_dir(directory)
-    index = folder / f"index_{deriv.model.digest}_{_code_fingerprint()}.json"
-    path = layout = None
+def _cached_module(index: Path, make, stem: str, folder: Path) -> tuple[Path, dict]:
+    """The path of a generated module and its metadata, from the small ``index`` file written beside
+    it when it was first printed, or printed now by ``make() -> (source, meta)``, written under a
+    content-hash name and indexed.  The index saves the printing (sympy, about a second for a model),
+    not the compile, which numba's own cache saves."""
     if index.exists():
         try:
             meta = json.loads(index.read_text())
             if Path(meta["path"]).exists():
-                path, layout = Path(meta["path"]), ChargeLayout(meta["names"], meta["families"])
+                return Path(meta["path"]), meta
         except (ValueError, KeyError, OSError):
-            path = None
-    if path is None:
+            pass
+    source, meta = make()
+    path = write_module(source, folder, stem)
+    meta = {"path": str(path), **meta}
+    atomic_write(index, lambda fh: json.dump(meta, fh), field="NOETHER_CACHE")
+    return path, meta
+
+
+@dataclass
+class Kernels:
+    """A model's compiled kernels: its module, charge layout and generator arrays, and the modules of
+    the optimizer variants runs have asked for (:meth:`rule_module`)."""
+
+    path: Path
+    module: object
+    layout: ChargeLayout
+    generators: dict[str, np.ndarray] | None
+    folder: Path | None = None
+    _index_key: str = ""
+
+    def rule_module(self, rule):
+        """The module holding ``rule``'s variant (``opt_<variant>``, ``opt_<variant>_par``,
+        ``LAW_CLOSED_<variant>``): reused from the cache, or printed and written now.  ``rule`` must
+        be a registered rule (the caller checks that it is the one the kernel is printed from)."""
+        folder = self.folder or self.path.parent
+        key = self._index_key or self.path.stem
+        index = folder / f"index_{key}_{rule.variant}.json"
+        path, _ = _cached_module(index, lambda: (rule_module_source(rule, self.path), {}),
+                                 f"{self.path.stem}_{rule.variant}", folder)
+        load_generated(self.path)      # the rule module imports it from beside itself
+        return load_generated(path)
+
+
+def build_kernels(deriv, directory: str | os.PathLike | None = None) -> Kernels:
+    """Generate (or reuse) the model's module and import it.
+
+    The module holds the model and GD only; each optimizer variant is printed into a module of its
+    own when a run first asks for it (:meth:`Kernels.rule_module`).  Printing costs sympy time, so the
+    path and charge layout of a module already written for the same model *and the same noether
+    source* are kept in a small index file beside it and reused.
+    """
+    folder = cache_dir(directory)
+    key = f"{deriv.model.digest}_{_code_fingerprint()}"
+
+    def make():
         source, layout = module_source(deriv)
-        path = write_module(source, folder, f"noether_{deriv.model.digest}")
-        meta = {"path": str(path), "names": layout.names, "families": layout.families}
-        atomic_write(index, lambda fh: json.dump(meta, fh), field="NOETHER_CACHE")
-    name = f"noether_generated_{path.stem}"
-    if name in sys.modules:
-        mod = sys.modules[name]
-    else:
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
+        return source, {"names": layout.names, "families": layout.families}
+    path, meta = _cached_module(folder / f"index_{key}.json", make, f"noether_{deriv.model.digest}", folder)
+    mod = load_generated(path)
     gens = generator_arrays(deriv.algebra.generators) if deriv.algebra.explicit else None
-    return Kernels(path, mod, layout, gens)
+    return Kernels(path, mod, ChargeLayout(meta["names"], meta["families"]), gens, folder, key)

@@ -114,6 +114,7 @@ def gram_function(name: str, expr, kind: str, h: int, indexed: dict, absolute: b
     tup = lambda v: "(" + "".join(f"{x!r}, " for x in v) + ")"  # noqa: E731
     return (f"@njit(cache=True)\ndef {name}(x, out, start):\n"
             f"    # Gram form: sum_t coef_t * M_t M_t^T, M_t a block (axis 0) or its transpose (axis 1)\n"
+            f"    # blocks: {', '.join(f'{t.block} at {o}' for t, o in zip(terms, offs))}\n"
             f"    return gram_pair(x, out, start, {h}, np.array({tup(offs)}), np.array({tup(n0)}), "
             f"np.array({tup(n1)}), np.array({tup(axes)}), np.array({tup(coefs)}), {bool(absolute)})\n")
 

@@ -58,6 +58,23 @@ def mse_loss_grad(F, Y, dF):
 
 
 @njit(cache=True)
+def copy_vec(dst, src):
+    """dst[:] = src (1-d, same length), element by element.  The run loops copy with these instead
+    of slice assignment, whose shape check makes numba compile its string formatting (about 2 s in
+    every fresh process; these are compiled once per install)."""
+    for i in range(src.shape[0]):
+        dst[i] = src[i]
+
+
+@njit(cache=True)
+def copy_mat(dst, src):
+    """dst[:, :] = src (2-d, same shape), element by element (see :func:`copy_vec`)."""
+    for r in range(src.shape[0]):
+        for c in range(src.shape[1]):
+            dst[r, c] = src[r, c]
+
+
+@njit(cache=True)
 def fields_dot(gptr, rows, cols, vals, cptr, cidx, cvals, theta, v, out):
     """out[k] = (A_k θ + c_k)·v for sparse generators k (CSR-like by generator)."""
     for k in range(len(gptr) - 1):

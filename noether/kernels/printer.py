@@ -20,10 +20,24 @@ class KernelPrinter(PythonCodePrinter):
         self.symbol_map = symbol_map or {}
         self.indexed = indexed or {}
         self.vec = vec
+        self.accessed: list[str] = []     # parameter names printed as raw offsets, for a comment
+
+    def _access(self, name: str) -> None:
+        if name not in self.accessed:
+            self.accessed.append(name)
+
+    def names(self, limit: int = 160) -> str:
+        """``  # W2[k, i], b1[i]``: the parameters the lines printed since the last call read at raw
+        offsets of the flat vector (empty if none); resets the record."""
+        out, self.accessed = ", ".join(self.accessed), []
+        return f"  # {out if len(out) <= limit else out[:limit - 3] + '...'}" if out else ""
 
     def _print_Symbol(self, expr):
         if expr in self.symbol_map:
-            return self.symbol_map[expr]
+            code = self.symbol_map[expr]
+            if code.startswith(self.vec + "["):
+                self._access(str(expr))
+            return code
         return super()._print_Symbol(expr)
 
     def _print_Indexed(self, expr):
@@ -32,6 +46,7 @@ class KernelPrinter(PythonCodePrinter):
         for idx, n in reversed(list(zip(expr.indices, shape))):
             flat.append(f"({self._print(idx)})*{stride}" if stride != 1 else f"({self._print(idx)})")
             stride *= n
+        self._access(f"{expr.base}[{', '.join(self._print(i) for i in expr.indices)}]")
         return f"{self.vec}[{off} + {' + '.join(reversed(flat))}]"
 
     def _print_Heaviside(self, expr):
@@ -129,7 +144,9 @@ def family_function(name: str, expr: sp.Expr, free: list, sizes: list, indexed: 
         if len(sums) == 1 and rest == sums[0]:
             s = sums[0]
             (k, a, b), = s.limits
+            before = list(pr.accessed)
             summand = pr.doprint(s.function)
+            pr.accessed = before          # named in the sum line's own comment
             if absolute:
                 summand = f"abs({summand})"
             lines.append(f"{ind}s{t} = 0.0")
@@ -141,7 +158,7 @@ def family_function(name: str, expr: sp.Expr, free: list, sizes: list, indexed: 
             code = pr.doprint(term)
             parts.append(f"abs({code})" if absolute else code)
     lines.append(f"{ind}# {name} = {_named(expr)}")
-    lines.append(f"{ind}out[n] = " + (" + ".join(parts) if parts else "0.0"))
+    lines.append(f"{ind}out[n] = " + (" + ".join(parts) if parts else "0.0") + pr.names())
     lines.append(f"{ind}n += 1")
     lines.append("    return n")
     return "\n".join(lines) + "\n"
@@ -156,6 +173,6 @@ def explicit_function(name: str, exprs: list[sp.Expr], symbols, absolute=False) 
             code = " + ".join(f"abs({pr.doprint(t)})" for t in _terms(e)) or "0.0"
         else:
             code = pr.doprint(e) if e != 0 else "0.0"
-        lines.append(f"    out[start + {n}] = {code}")
+        lines.append(f"    out[start + {n}] = {code}" + pr.names())
     lines.append(f"    return start + {len(exprs)}")
     return "\n".join(lines) + "\n"

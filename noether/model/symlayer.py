@@ -89,8 +89,8 @@ class SymbolicLayer(Layer):
 
         def body(exprs, targets, ind="        "):
             reps, red = sp.cse(exprs, symbols=sp.numbered_symbols("t_"))
-            lines = [f"{ind}{pr.doprint(s)} = {pr.doprint(e)}" for s, e in reps]
-            lines += [f"{ind}{t}{pr.doprint(e)}" for t, e in zip(targets, red)]
+            lines = [f"{ind}{pr.doprint(s)} = {pr.doprint(e)}{pr.names()}" for s, e in reps]
+            lines += [f"{ind}{t}{pr.doprint(e)}{pr.names()}" for t, e in zip(targets, red)]
             return lines
 
         fwd = ["@njit(cache=True)", f"def symfwd_{k}(theta, X, Z):", "    for r in range(X.shape[0]):"]

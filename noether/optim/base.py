@@ -3,7 +3,7 @@
 A rule maps the per-coordinate values of step k (``theta``, ``g`` = ∂L/∂θ at θ_k, and any state
 such as ``v``) to those of step k+1.  The same expressions drive both the law derivation
 (:mod:`noether.derive.laws`, which needs them linear in the vectors) and the numba kernels
-(:func:`noether.kernels.codegen.rule_code` prints them into a step function).
+(:func:`noether.kernels.codegen.rule_module_source` prints them into a step function).
 
 Hyperparameters are symbols (η, β, τ, λ, β₂, ε); ``first`` is 1 at step 0 and 0 after (PyTorch
 initialises the momentum buffer with the undampened gradient); ``k`` is the 0-based step.

@@ -45,17 +45,20 @@ def batches(n_data: int, batch: int, steps: int, seed: int) -> np.ndarray:
     return np.stack([rng.choice(n_data, batch, replace=False) for _ in range(steps)]).astype(np.int64)
 
 
-def _kernel_for(mod, rule, chunked: bool):
-    """The generated loop of ``rule``'s variant, after checking that the kernel was printed from the
-    same update: a subclass that keeps a registered ``name`` but changes ``update()`` would otherwise
-    run the registered rule's dynamics."""
+def _kernel_for(kernels, rule, chunked: bool):
+    """The generated loop of ``rule``'s variant and whether its law closes, after checking that the
+    kernel is printed from the same update: a subclass that keeps a registered ``name`` but changes
+    ``update()`` would otherwise run the registered rule's dynamics.  The variant's module is
+    generated on the first run that asks for it (:meth:`noether.kernels.Kernels.rule_module`)."""
     ref = rule_variants().get(rule.variant)
-    name = f"opt_{rule.variant}" + ("_par" if chunked else "")
-    if ref is None or update_signature(rule) != update_signature(ref) or not hasattr(mod, name):
+    if ref is None or update_signature(rule) != update_signature(ref):
         raise SpecError("optimizer", f"no generated kernel for this {type(rule).__name__} rule (variant "
-                        f"{rule.variant!r}); accepted: a rule registered under its own name before "
-                        "build_kernels, or one of " + ", ".join(sorted(rule_variants())))
-    return getattr(mod, name)
+                        f"{rule.variant!r}); accepted: a rule registered under its own name, or one of "
+                        + ", ".join(sorted(rule_variants())))
+    mod = kernels.rule_module(ref)
+    # the kernel was printed from the variant's law; its module says whether that law closes
+    fn = getattr(mod, f"opt_{rule.variant}" + ("_par" if chunked else ""))
+    return fn, bool(getattr(mod, f"LAW_CLOSED_{rule.variant}"))
 
 
 def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = None, seed: int = 0,
@@ -67,7 +70,6 @@ def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = N
 
     ``parallel``: the loss/gradient pass in row chunks over threads, as for GD
     (:func:`noether.run.chunks.batch_pass`); the result depends on the chunking only."""
-    mod = kernels.module
     nC = len(kernels.layout.names)
     D = theta0.shape[0]
     nS = max(len(rule.state), 1)
@@ -91,9 +93,7 @@ def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = N
     step_resid = np.zeros(steps)
     charge_resid = np.zeros(nC)
     ps = batch_pass(kernels, batch if use_batch else X.shape[0], D, parallel)
-    fn = _kernel_for(mod, rule, ps.chunked)
-    # the kernel was printed from the variant's law; the module says whether that law closes
-    check = bool(getattr(mod, f"LAW_CLOSED_{rule.variant}"))
+    fn, check = _kernel_for(kernels, rule, ps.chunked)
     with ps.threads():
         done = int(fn(np.ascontiguousarray(theta0, dtype=float), S0, np.ascontiguousarray(X, dtype=float),
                       np.ascontiguousarray(Y, dtype=float), np.asarray(rule.hp(), float), int(steps), bidx,
