@@ -67,3 +67,24 @@ def test_the_runner_generates_the_variant_it_runs(tmp_path):
     assert len(list(tmp_path.glob("*_nesterov_dec_*.py"))) == 1
     assert run.completed == 3 and run.law_checked and run.charge_resid.max() <= 1e-10
 
+
+
+def test_long_explicit_charges_are_evaluated_from_coefficients(tmp_path, monkeypatch):
+    # past MAX_PRINTED_TERMS the explicit charges become coefficient arrays and one shared loop
+    # (numba compiled a printed 1000-term sum for minutes): both forms give the same values and
+    # parts, up to the order of a float64 sum of ~30 O(1) terms (1e-13 relative leaves margin)
+    m = Model.from_dict({"input": 2, "loss": "cross_entropy", "layer": [
+        {"type": "linear", "out": 3}, {"type": "activation", "fn": "leaky_relu"}, {"type": "linear", "out": 3}]})
+    d = derive(m, method="structured")
+    printed = build_kernels(d, tmp_path / "printed")
+    monkeypatch.setattr(codegen, "MAX_PRINTED_TERMS", 0)
+    sparse = build_kernels(d, tmp_path / "sparse")
+    assert "sparse_charges" in sparse.path.read_text() and "sparse_charges" not in printed.path.read_text()
+    nC = len(printed.layout.names)
+    assert nC == len(sparse.layout.names) > 0
+    th = m.init(np.random.default_rng(4))
+    for part in ("charges", "charges_quad", "charges_lin", "charges_abs"):
+        a, b = np.empty(nC), np.empty(nC)
+        getattr(printed.module, part)(th, a, 0)
+        getattr(sparse.module, part)(th, b, 0)
+        assert np.abs(a - b).max() <= 1e-13 * (np.abs(a).max() + 1), part

@@ -117,7 +117,13 @@ def charge_code(deriv) -> tuple[str, ChargeLayout]:
             names.append(f"{cf.name}[{','.join(map(str, idx))}]")
             fams.append(cf.name)
     mixed = [c for c in (deriv.charges or []) if ".mixed" in c.family]
-    if mixed:
+    if mixed and sum(len(sp.Add.make_args(c.expr)) for c in mixed) > MAX_PRINTED_TERMS:
+        defs.append(sparse_charge_code([c.expr for c in mixed], model.symbols))
+        for suffix in calls:
+            calls[suffix].append(f"mixed{suffix}")
+        names += [c.name for c in mixed]
+        fams += [c.family for c in mixed]
+    elif mixed:
         syms = model.symbols
         exprs = [c.expr for c in mixed]
         parts = [split_degrees(e, syms) for e in exprs]
@@ -132,6 +138,41 @@ def charge_code(deriv) -> tuple[str, ChargeLayout]:
         body = "".join(f"    n = {f}(x, out, n)\n" for f in fns)
         defs.append(f"@njit(cache=True)\ndef charges{suffix}(x, out, start):\n    n = start\n{body}    return n\n")
     return "\n".join(defs), ChargeLayout(names, fams)
+
+
+#: explicit charges with more terms than this in all are evaluated from coefficient arrays
+#: (:func:`noether.kernels.primitives.sparse_charges`) instead of printed sums
+MAX_PRINTED_TERMS = 2000
+
+
+def sparse_charge_code(exprs: list[sp.Expr], symbols) -> str:
+    """``mixed``, ``mixed_quad``, ``mixed_lin``, ``mixed_abs`` of explicit quadratic charges as
+    CSR-by-charge coefficient arrays (module constants) and one shared primitive loop."""
+    idx = {s: i for i, s in enumerate(symbols)}
+    qptr, qr, qs, qv, lptr, li, lv = [0], [], [], [], [0], [], []
+    for e in exprs:
+        for mon, c in sp.expand(e).as_coefficients_dict().items():
+            powers = sorted((idx[b], int(k)) for b, k in mon.as_powers_dict().items())
+            degree = sum(k for _, k in powers)
+            if degree == 1:
+                li.append(powers[0][0]); lv.append(float(c))
+            elif degree == 2:
+                r, s_ = (powers[0][0], powers[0][0]) if len(powers) == 1 else (powers[0][0], powers[1][0])
+                qr.append(r); qs.append(s_); qv.append(float(c))
+            else:
+                raise ValueError(f"charge term {mon} of degree {degree}: charges are quadratic")
+        qptr.append(len(qr)); lptr.append(len(li))
+
+    def arr(name, v, dt):
+        return f"{name} = np.array({v!r}, dtype=np.{dt})"
+    head = "\n".join([f"# {len(exprs)} charges as coefficients: C_k = sum MQV*x[MQR]*x[MQS] + sum MLV*x[MLI]",
+                      arr("MQPTR", qptr, "int64"), arr("MQR", qr, "int64"), arr("MQS", qs, "int64"),
+                      arr("MQV", qv, "float64"), arr("MLPTR", lptr, "int64"), arr("MLI", li, "int64"),
+                      arr("MLV", lv, "float64")])
+    fns = [f"@njit(cache=True)\ndef mixed{suffix}(x, out, start):\n"
+           f"    return sparse_charges(x, out, start, MQPTR, MQR, MQS, MQV, MLPTR, MLI, MLV, {part}, {ab})\n"
+           for suffix, part, ab in (("", 0, False), ("_quad", 1, False), ("_lin", 2, False), ("_abs", 0, True))]
+    return head + "\n\n\n" + "\n\n".join(fns)
 
 
 POLARISE_ROWS = 4   # scratch rows polarise uses; the atoms' rows follow

@@ -75,6 +75,27 @@ def copy_mat(dst, src):
 
 
 @njit(cache=True)
+def sparse_charges(x, out, start, qptr, qr, qs, qv, lptr, li, lv, part, absolute):
+    """Charges C_k = Σ qv·x[qr]·x[qs] + Σ lv·x[li] from CSR-by-charge arrays: ``part`` 0 both
+    degrees, 1 the quadratic part, 2 the linear part; ``absolute`` sums |term| (the rounding
+    scale).  Compiled once per install, whatever the model: used when the explicit charges are
+    too long to print as expressions (numba compiles a printed 1000-term sum for minutes)."""
+    n = qptr.shape[0] - 1
+    for k in range(n):
+        acc = 0.0
+        if part != 2:
+            for t in range(qptr[k], qptr[k + 1]):
+                v = qv[t] * x[qr[t]] * x[qs[t]]
+                acc += abs(v) if absolute else v
+        if part != 1:
+            for t in range(lptr[k], lptr[k + 1]):
+                v = lv[t] * x[li[t]]
+                acc += abs(v) if absolute else v
+        out[start + k] = acc
+    return start + n
+
+
+@njit(cache=True)
 def fields_dot(gptr, rows, cols, vals, cptr, cidx, cvals, theta, v, out):
     """out[k] = (A_k θ + c_k)·v for sparse generators k (CSR-like by generator)."""
     for k in range(len(gptr) - 1):
