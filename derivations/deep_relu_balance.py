@@ -16,6 +16,9 @@ from noether.optim import make_rule
 
 DEPTHS = tuple(int(a) for a in sys.argv[1:]) or (16, 32, 64)
 WIDTH, N, STEPS, LR, EVERY, SPREAD = 8, 512, 400, 0.05, 10, 1.0
+#: the target loss, as a fraction of the starting loss (0.9 was reached in 2 steps by every run:
+#: no contrast); GD from the balanced start reaches about 0.31 in 400 steps at depth 16
+TARGET = 0.35
 
 
 def spec(depth):
@@ -40,7 +43,7 @@ def main() -> int:
         L0 = noether.teleport(s.kernels, g, th0, s.X, s.Y, "grad_norm_min", steps=1)
         Lb = noether.teleport(s.kernels, g, bad, s.X, s.Y, "balance", steps=50)
         ok &= abs(Lb.loss_before - L0.loss_before) <= 1e-11 * L0.loss_before and Lb.ok
-        target = 0.9 * L0.loss_before
+        target = TARGET * L0.loss_before
         rule = make_rule("gd", lr=LR)
         for label, theta, iv in (("unbalanced", bad, {}),
                                  (f"unbalanced + balance every {EVERY}", bad,

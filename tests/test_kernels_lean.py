@@ -88,3 +88,15 @@ def test_long_explicit_charges_are_evaluated_from_coefficients(tmp_path, monkeyp
         getattr(printed.module, part)(th, a, 0)
         getattr(sparse.module, part)(th, b, 0)
         assert np.abs(a - b).max() <= 1e-13 * (np.abs(a).max() + 1), part
+
+
+def test_deep_models_get_the_serial_pass():
+    # 32 linear + 31 ReLU layers need 127 workspace arrays; numba refuses tuples over 100 in a
+    # parallel region (it failed to compile deep_relu_balance.py at depth 32): serial, with why
+    layers = []
+    for _ in range(31):
+        layers += [{"type": "linear", "out": 2}, {"type": "activation", "fn": "relu"}]
+    m = Model.from_dict({"input": 2, "loss": "mse", "layer": layers + [{"type": "linear", "out": 1}]})
+    src, _ = module_source(derive(m))
+    assert "SAMPLE_PARALLEL = False" in src and "numba's parallel regions take tuples of at most 100" in src
+    assert "SAMPLE_PARALLEL = True" in module_source(derive(Model.from_dict(QUICKSTART)))[0]

@@ -140,6 +140,9 @@ def charge_code(deriv) -> tuple[str, ChargeLayout]:
     return "\n".join(defs), ChargeLayout(names, fams)
 
 
+#: numba's limit on a tuple passed into a parallel region (NUMBA_PARFOR_MAX_TUPLE_SIZE, default 100):
+#: a model with more workspace arrays (about 31 layers and up) gets the serial pass only
+PARFOR_MAX_TUPLE = 100
 #: explicit charges with more terms than this in all are evaluated from coefficient arrays
 #: (:func:`noether.kernels.primitives.sparse_charges`) instead of printed sums
 MAX_PRINTED_TERMS = 2000
@@ -378,9 +381,12 @@ def parallel_code(model, n_ws: int) -> str:
     slots = ("\n\ndef make_workspace_par(rows, threads):\n"
              '    """Per-thread workspace slots (threads, rows, d) for loss_grad_par."""\n'
              "    return tuple(np.zeros((threads, rows, d)) for d in WS_DIMS)\n")
-    if not sample_separable(model):
+    why = ("a layer couples the samples of a batch" if not sample_separable(model) else
+           f"{n_ws} workspace arrays: numba's parallel regions take tuples of at most "
+           f"{PARFOR_MAX_TUPLE}" if n_ws > PARFOR_MAX_TUPLE else None)
+    if why:
         return (f"SAMPLE_PARALLEL = False{slots}\n\n@njit(cache=True)\n{head}\n"
-                f"    # a layer couples the samples of a batch: serial only\n"
+                f"    # {why}: serial only\n"
                 f"    return loss_grad(theta, X, Y, grad, ws)\n")
     chunk = ", ".join(f"ws[{i}][t, :hi - lo]" for i in range(n_ws)) + ("," if n_ws == 1 else "")
     return f'''SAMPLE_PARALLEL = True{slots}
