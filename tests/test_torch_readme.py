@@ -18,3 +18,12 @@ def test_tutorial_runs_as_written():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "all laws hold" in out.stdout and "(101, 8)" in out.stdout
+
+
+def test_self_attention_example_runs_as_written():
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("### Self-attention (`nn.MultiheadAttention`)", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "attention T=3 4->4 heads=2 d_k=2 d_v=2" in out.stdout

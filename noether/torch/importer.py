@@ -3,7 +3,10 @@
 Each supported module becomes the noether layer with the same forward pass (float64 rounding
 apart); the sample layout is PyTorch's NCHW flattened channel-major.  Parameters keep their
 ``state_dict`` keys: ``model.torch_names`` maps each noether block (``W1``, ``g2``, ...) to its
-key, and :func:`to_state_dict` / :func:`from_state_dict` convert both ways.  Anything else is a
+key, and :func:`to_state_dict` / :func:`from_state_dict` convert both ways.  Self-attention
+(:class:`SelfAttention` around ``nn.MultiheadAttention``) splits one key over several blocks:
+``model.torch_rows`` gives the rows of ``in_proj_weight`` / ``in_proj_bias`` that WQ, WK, WV
+(bQ, bK, bV) take, per head.  Anything else is a
 one-line :class:`~noether.SpecError` naming the module's path and type, never an approximation.
 """
 
