@@ -59,6 +59,21 @@ def test_attention_forward_equals_module_and_names_round_trip(E, H, bias, T, bat
                        atol=1e-13)
 
 
+def test_attention_inside_residual_and_stacked_with_activation():
+    """Residual(SelfAttention) → Tanh on the (T, E) tokens → SelfAttention → Flatten → Linear."""
+    torch.manual_seed(5)
+    net = nn.Sequential(nt.Residual(nt.SelfAttention(4, 2)), nn.Tanh(), nt.SelfAttention(4, 1, bias=False),
+                        nn.Flatten(), nn.Linear(12, 2)).double()
+    x = torch.randn(6, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    model, theta = nt.from_module(net, x, loss="mse")
+    # as above: float64 rounding of the same operations in another order, now through two attentions
+    assert np.allclose(model.forward(theta, x.reshape(6, -1).numpy()), net(x).detach().numpy(), rtol=1e-12,
+                       atol=1e-13)
+    sd = nt.to_state_dict(model, theta)
+    assert set(sd) == {n for n, _ in net.named_parameters()}
+    assert all(torch.equal(sd[n], p.detach()) for n, p in net.named_parameters())
+
+
 def test_attention_refusals_are_one_line_and_name_the_option():
     x = torch.randn(3, 2, 4)
 
@@ -74,6 +89,8 @@ def test_attention_refusals_are_one_line_and_name_the_option():
         nt.from_module(nn.Sequential(nn.MultiheadAttention(4, 2)), x)
     with pytest.raises(SpecError, match=r"expects \(tokens, 4\)"):
         nt.from_module(nn.Sequential(nn.Flatten(), nt.SelfAttention(4, 2)), x)
+    with pytest.raises(SpecError, match=r"^1\.attn: MultiheadAttention: expects the model's input tokens \(2, 5\)"):
+        nt.from_module(nn.Sequential(nn.Conv1d(2, 3, 2), nt.SelfAttention(4, 2)), torch.randn(3, 2, 5))
 
 
 def test_attention_charge_follows_exact_gd_law_on_torch_run():

@@ -111,7 +111,8 @@ class _Walk:
     def __init__(self):
         self.layers, self.names = [], {}   # names: (layer object, role) -> state_dict key
         self.rows = {}                     # (layer object, role) -> (start, stop, trailing shape) of a split key
-        self.seq = None                    # T of the attention layers (one per model)
+        self.seq = None                    # T of the attention layers: the input's tokens
+        self.input_shape = None            # per-sample shape of the example input
 
     def shape_error(self, path, mod, shape, need):
         _refuse(path, mod, f"expects {need}, but its input has per-sample shape {tuple(shape)}")
@@ -230,9 +231,10 @@ class _Walk:
             _refuse(apath, mod, f"dropout={mod.dropout} is not supported (supported: dropout=0.0)")
         if len(shape) != 2 or shape[1] != E:
             self.shape_error(apath, mod, shape, f"(tokens, {E}) per sample: a batch (N, T, {E})")
-        if self.seq is not None and self.seq != shape[0]:
-            self.shape_error(apath, mod, shape, f"the same number of tokens T = {self.seq} as the model's "
-                             "first attention")
+        if tuple(shape) != tuple(self.input_shape):
+            # noether's seq is the model's: a sample is T × E tokens from the input on
+            self.shape_error(apath, mod, shape, f"the model's input tokens {tuple(self.input_shape)} (only "
+                             "activations, Residual and SelfAttention may come before it)")
         self.seq = shape[0]
         bias = mod.in_proj_bias is not None
         if bias != (mod.out_proj.bias is not None):
@@ -286,14 +288,12 @@ def from_module(module: nn.Module, example_input, loss: str = "cross_entropy", n
     if not isinstance(example_input, torch.Tensor) or example_input.dim() < 2:
         raise SpecError("example_input", "must be a torch tensor batch of shape (N, ...) with N >= 1")
     walk = _Walk()
+    walk.input_shape = tuple(example_input.shape[1:])
     layers: list = []
     shape = walk.add("", module, tuple(example_input.shape[1:]), layers)
     if len(shape) != 1:
         raise SpecError("module", f"its output has per-sample shape {tuple(shape)}; end with one feature axis")
     size = math.prod(example_input.shape[1:])
-    if walk.seq is not None and size % walk.seq:
-        raise SpecError("example_input", f"its per-sample size {size} is not a multiple of the attention's "
-                        f"T = {walk.seq} tokens")
     model = Model(size // (walk.seq or 1), layers, loss, name or type(module).__name__.lower(), walk.seq)
     model.torch_names, model.torch_rows = {}, {}
     for layer in _flat(layers):
