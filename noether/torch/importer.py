@@ -3,7 +3,10 @@
 Each supported module becomes the noether layer with the same forward pass (float64 rounding
 apart); the sample layout is PyTorch's NCHW flattened channel-major.  Parameters keep their
 ``state_dict`` keys: ``model.torch_names`` maps each noether block (``W1``, ``g2``, ...) to its
-key, and :func:`to_state_dict` / :func:`from_state_dict` convert both ways.  Anything else is a
+key, and :func:`to_state_dict` / :func:`from_state_dict` convert both ways.  Self-attention
+(:class:`SelfAttention` around ``nn.MultiheadAttention``) splits one key over several blocks:
+``model.torch_rows`` gives the rows of ``in_proj_weight`` / ``in_proj_bias`` that WQ, WK, WV
+(bQ, bK, bV) take, per head.  Anything else is a
 one-line :class:`~noether.SpecError` naming the module's path and type, never an approximation.
 """
 
@@ -19,12 +22,13 @@ from torch import nn
 from ..errors import SpecError
 from ..model import (Activation, AvgPool2d, BatchNorm, Conv1d, Conv2d, Flatten, LayerNorm, Linear, MaxPool2d,
                      Model)
+from ..model.attention import Attention
 from ..model import Residual as ResidualLayer
 from ..model.catalogue import z
 
 SUPPORTED = ("Sequential", "Linear", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "ReLU", "LeakyReLU",
              "GELU", "Tanh", "Sigmoid", "SiLU", "Softplus", "ELU", "Identity", "LayerNorm", "BatchNorm1d",
-             "BatchNorm2d", "noether.torch.Residual")
+             "BatchNorm2d", "noether.torch.Residual", "noether.torch.SelfAttention")
 
 
 class Residual(nn.Module):
@@ -37,6 +41,35 @@ class Residual(nn.Module):
 
     def forward(self, x):
         return x + self.inner(x)
+
+
+class SelfAttention(nn.Module):
+    """The self-attention wrapper noether imports: ``SelfAttention(embed_dim, num_heads, bias=True)``
+    holds ``self.attn = nn.MultiheadAttention(embed_dim, num_heads, bias=bias, batch_first=True)``
+    and maps a batch (N, T, E) to ``attn(x, x, x, need_weights=False)[0]`` (N, T, E): query = key
+    = value, no mask, no dropout.  ``SelfAttention.wrap(mha)`` wraps an existing module instead
+    (with ``batch_first=False`` it transposes, so the wrapper's input is still (N, T, E)).
+    Imported as noether's ``attention`` layer (heads = num_heads, d_k = d_v = E / heads, out = E)
+    with the model's ``seq = T``; follow it with ``nn.Flatten()`` before a ``Linear``."""
+
+    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(embed_dim, num_heads, bias=bias, batch_first=True)
+
+    @classmethod
+    def wrap(cls, mha: nn.MultiheadAttention) -> "SelfAttention":
+        if not isinstance(mha, nn.MultiheadAttention):
+            raise SpecError("mha", f"must be a torch.nn.MultiheadAttention, got {type(mha).__name__}")
+        self = cls.__new__(cls)
+        nn.Module.__init__(self)
+        self.attn = mha
+        return self
+
+    def forward(self, x):
+        if self.attn.batch_first:
+            return self.attn(x, x, x, need_weights=False)[0]
+        x = x.transpose(0, 1)
+        return self.attn(x, x, x, need_weights=False)[0].transpose(0, 1)
 
 
 def _refuse(path, mod, why):
@@ -77,6 +110,9 @@ def _activation(path, mod):
 class _Walk:
     def __init__(self):
         self.layers, self.names = [], {}   # names: (layer object, role) -> state_dict key
+        self.rows = {}                     # (layer object, role) -> (start, stop, trailing shape) of a split key
+        self.seq = None                    # T of the attention layers: the input's tokens
+        self.input_shape = None            # per-sample shape of the example input
 
     def shape_error(self, path, mod, shape, need):
         _refuse(path, mod, f"expects {need}, but its input has per-sample shape {tuple(shape)}")
@@ -98,6 +134,11 @@ class _Walk:
             return shape
         if type(mod) is nn.Identity:
             return shape
+        if type(mod) is SelfAttention:
+            return self.attention(path, mod, shape, out)
+        if type(mod) is nn.MultiheadAttention:
+            _refuse(path, mod, "needs query, key and value; wrap it as noether.torch.SelfAttention.wrap(mha) "
+                    "(self-attention, no mask)")
         act = _activation(path, mod)
         if act is not None:
             out.append(Activation(act))
@@ -174,6 +215,42 @@ class _Walk:
             return shape
         raise SpecError(path or "module", f"unsupported module type {t.__name__}; supported: " + ", ".join(SUPPORTED))
 
+    def attention(self, path, wrapper, shape, out):
+        """``SelfAttention`` as noether's ``attention``: in_proj rows [Q; K; V], each split per head."""
+        pre = (path + "." if path else "") + "attn."
+        mod, apath = wrapper.attn, (path + "." if path else "") + "attn"
+        E, H = mod.embed_dim, mod.num_heads
+        if not mod._qkv_same_embed_dim or mod.kdim != E or mod.vdim != E:
+            _refuse(apath, mod, f"kdim={mod.kdim}, vdim={mod.vdim} differ from embed_dim={E}; supported: kdim = "
+                    "vdim = embed_dim")
+        if mod.bias_k is not None or mod.bias_v is not None:
+            _refuse(apath, mod, "add_bias_kv=True is not supported (supported: add_bias_kv=False)")
+        if mod.add_zero_attn:
+            _refuse(apath, mod, "add_zero_attn=True is not supported (supported: add_zero_attn=False)")
+        if mod.dropout != 0:
+            _refuse(apath, mod, f"dropout={mod.dropout} is not supported (supported: dropout=0.0)")
+        if len(shape) != 2 or shape[1] != E:
+            self.shape_error(apath, mod, shape, f"(tokens, {E}) per sample: a batch (N, T, {E})")
+        if tuple(shape) != tuple(self.input_shape):
+            # noether's seq is the model's: a sample is T × E tokens from the input on
+            self.shape_error(apath, mod, shape, f"the model's input tokens {tuple(self.input_shape)} (only "
+                             "activations, Residual and SelfAttention may come before it)")
+        self.seq = shape[0]
+        bias = mod.in_proj_bias is not None
+        if bias != (mod.out_proj.bias is not None):
+            _refuse(apath, mod, "in_proj and out_proj must both have biases or both not")
+        d = E // H
+        layer = Attention(d, H, d, E, bias, field=apath)
+        for i, t in enumerate("QKV"):
+            self.names[(id(layer), "W" + t)] = pre + "in_proj_weight"
+            self.rows[(id(layer), "W" + t)] = (i * E, (i + 1) * E, (E,))
+            if bias:
+                self.names[(id(layer), "b" + t)] = pre + "in_proj_bias"
+                self.rows[(id(layer), "b" + t)] = (i * E, (i + 1) * E, ())
+        self.param(layer, "WO", pre + "out_proj.weight", bias and (layer, "bO", pre + "out_proj.bias"))
+        out.append(layer)
+        return shape
+
     def param(self, layer, role, key, second=None):
         self.names[(id(layer), role)] = key
         if second:
@@ -211,16 +288,20 @@ def from_module(module: nn.Module, example_input, loss: str = "cross_entropy", n
     if not isinstance(example_input, torch.Tensor) or example_input.dim() < 2:
         raise SpecError("example_input", "must be a torch tensor batch of shape (N, ...) with N >= 1")
     walk = _Walk()
+    walk.input_shape = tuple(example_input.shape[1:])
     layers: list = []
     shape = walk.add("", module, tuple(example_input.shape[1:]), layers)
     if len(shape) != 1:
         raise SpecError("module", f"its output has per-sample shape {tuple(shape)}; end with one feature axis")
-    model = Model(math.prod(example_input.shape[1:]), layers, loss, name or type(module).__name__.lower())
-    model.torch_names = {}
+    size = math.prod(example_input.shape[1:])
+    model = Model(size // (walk.seq or 1), layers, loss, name or type(module).__name__.lower(), walk.seq)
+    model.torch_names, model.torch_rows = {}, {}
     for layer in _flat(layers):
         for b in layer.blocks():
             role = b.name.rstrip("0123456789")
             model.torch_names[b.name] = walk.names[(id(layer), role)]
+            if (id(layer), role) in walk.rows:
+                model.torch_rows[b.name] = walk.rows[(id(layer), role)]
     return model, from_state_dict(model, module.state_dict())
 
 
@@ -231,13 +312,19 @@ def _flat(layers):
 
 def from_state_dict(model, state_dict) -> np.ndarray:
     """θ (float64) of ``model`` from a module's ``state_dict`` (keys in ``model.torch_names``)."""
-    names = _names(model)
+    names, rows = _names(model), getattr(model, "torch_rows", {})
     theta = np.empty(model.D)
     for b in model.blocks:
         key = names[b.name]
         if key not in state_dict:
             raise SpecError("state_dict", f"missing key {key!r} (block {b.name})")
         t = state_dict[key].detach().cpu().to(torch.float64).numpy()
+        if b.name in rows:   # a slice of rows of a shared key (attention's in_proj: Q, K, V per head)
+            start, stop, rest = rows[b.name]
+            if t.shape[1:] != rest or t.shape[0] < stop:
+                raise SpecError(f"state_dict.{key}", f"has shape {t.shape}, block {b.name} needs rows "
+                                f"{start}:{stop} of shape (>= {stop}, {', '.join(map(str, rest))})")
+            t = t[start:stop].reshape(b.shape)
         if t.shape != b.shape:
             raise SpecError(f"state_dict.{key}", f"has shape {t.shape}, block {b.name} needs {b.shape}")
         theta[model.offsets[b.name]:model.offsets[b.name] + b.size] = t.ravel()
@@ -247,12 +334,19 @@ def from_state_dict(model, state_dict) -> np.ndarray:
 def to_state_dict(model, theta, dtype=torch.float64) -> dict:
     """{state_dict key: tensor} for θ; load it with ``module.load_state_dict(sd, strict=False)``
     (buffers such as BatchNorm running statistics are not parameters of the model)."""
-    names = _names(model)
+    names, rows = _names(model), getattr(model, "torch_rows", {})
     theta = np.asarray(theta, dtype=np.float64)
     if theta.shape != (model.D,):
         raise SpecError("theta", f"must have shape ({model.D},), got {theta.shape}")
-    return {names[b.name]: torch.tensor(v, dtype=dtype) for b, v in
-            zip(model.blocks, model.unflatten(theta).values())}
+    parts: dict = {}   # key -> [(start, array)]: split keys are stacked back in row order
+    for b, v in zip(model.blocks, model.unflatten(theta).values()):
+        if b.name in rows:
+            start, stop, rest = rows[b.name]
+            parts.setdefault(names[b.name], []).append((start, v.reshape((stop - start,) + rest)))
+        else:
+            parts[names[b.name]] = [(0, v)]
+    return {k: torch.tensor(np.concatenate([a for _, a in sorted(p, key=lambda q: q[0])]) if len(p) > 1
+                            else p[0][1], dtype=dtype) for k, p in parts.items()}
 
 
 def _names(model) -> dict:

@@ -31,7 +31,7 @@ from ..errors import SpecError
 from ..optim import GD, Adam, AdamW, Momentum, Nesterov
 from ..optim.base import HYPER, first
 from ..run.checks import Report
-from .importer import from_module
+from .importer import from_module, from_state_dict
 from types import SimpleNamespace
 from ..derive.continuous import prediction_errors
 
@@ -146,7 +146,9 @@ class Monitor:
         self.names = [c.name for c in self.derivation.charges]
         self.charges = Charges([c.expr for c in self.derivation.charges], self.model)
         named = dict(module.named_parameters())
-        self.params = [named[self.model.torch_names[b.name]] for b in self.model.blocks]
+        # one tensor per state_dict key (attention's Q, K, V blocks share in_proj), θ via from_state_dict
+        self.keys = list(dict.fromkeys(self.model.torch_names[b.name] for b in self.model.blocks))
+        self.params = [named[k] for k in self.keys]
         ids = {id(p) for p in self.params}
         for grp in optimizer.param_groups:
             if any(id(p) not in ids for p in grp["params"]) or len(grp["params"]) != len(ids):
@@ -173,7 +175,7 @@ class Monitor:
             raise SpecError("law", f"the derived law has a term {rest} outside its atoms")
 
     def _flat(self, tensors):
-        return np.concatenate([t.detach().reshape(-1).cpu().to(torch.float64).numpy() for t in tensors])
+        return from_state_dict(self.model, dict(zip(self.keys, tensors)))
 
     def _before(self, opt, args, kwargs):
         if self.step % self.every:
