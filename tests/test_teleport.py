@@ -67,7 +67,12 @@ def test_single_generator_matches_independent_flow():
     for i in range(len(MODELS)):
         m, d, k, ga = built(i)
         th = draw(m, i)[2]
-        for q, gen in enumerate(d.algebra.generators):
+        # the action's own basis (scalings alone) spans exactly the derivation's algebra
+        from noether.derive.span import Span
+        span = Span(m.D)
+        assert all(span.add(g) for g in ga.generators) and len(ga.generators) == d.dim
+        assert not any(span.add(g) for g in d.algebra.generators)
+        for q, gen in enumerate(ga.generators):
             t = np.zeros(ga.dim)
             t[q] = 0.7
             ref = flow(gen, th, 0.7, m.D)

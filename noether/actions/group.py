@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..derive.span import diagonal_first
 from ..errors import SpecError
 
 #: largest dense component (rows of one augmented matrix) exponentiated; 3000² float64 = 72 MB
@@ -190,7 +191,10 @@ def group_action(deriv, which: str = "all") -> GroupAction:
     if which == "rotations":
         gens = list(deriv.rotations)
     elif which in ("all", "diagonal"):
-        gens = list(alg.generators)
+        # a basis of the same algebra with the scalings alone (the abelian part) and the rest in
+        # small blocks: the derivation's basis may mix them, and one mixed generator makes every
+        # group element an exponential over all parameters
+        gens = diagonal_first(list(alg.generators), deriv.model.D)
         if which == "diagonal":
             gens = [g for g in gens if not g.c and all(r == s for r, s in g.A)]
     else:
