@@ -7,6 +7,8 @@ vectors are (vec(A), c) and stay sparse, so this scales with the generators' sup
 from __future__ import annotations
 
 import sympy as sp
+from sympy import QQ
+from sympy.polys.matrices import DomainMatrix
 
 from .generator import Generator
 from .global_exact import P2 as P, _res
@@ -67,8 +69,6 @@ def diagonal_first(gens: list[Generator], D: int) -> list[Generator]:
     mixes a scaling of every unit with a translation of the logits would make every group element
     one exponential over all parameters; here the scalings form the abelian part and the rest
     small blocks."""
-    from sympy import QQ
-    from sympy.polys.matrices import DomainMatrix
     if not gens:
         return []
     keys = sorted({("c", r) for g in gens for r in g.c} | {("A", r, s) for g in gens for r, s in g.A},
