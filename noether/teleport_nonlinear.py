@@ -104,7 +104,7 @@ def teleport_nonlinear(model, kernels, theta, X, Y, objective: str = "grad_norm_
         L = float(mod.loss_grad(th, Xb, Yb, grad, ws))
         return th, g, L, float(np.linalg.norm(grad))
 
-    th0, g0, L0, n0 = at(np.zeros((h, h)))      # also checks the sizes and σ's zeros up front
+    _, g0, L0, n0 = at(np.zeros((h, h)))        # also checks the sizes and σ's zeros up front
     T, best, taken, notes = np.zeros((h, h)), n0, 0, []
     th_best, g_best = theta, g0
     delta = np.cbrt(EPS)                         # central differences: truncation δ², rounding ε/δ

@@ -322,17 +322,15 @@ def gradient_subspace(gens: list[Generator]) -> list[Generator]:
     return out
 
 
-def charges_of(gens: list[Generator], symbols=None) -> list[tuple[sp.Expr | None, Generator]]:
-    """(C, its gradient generator) for a basis of the gradient combinations, each normalised
-    (primitive, positive leading coefficient).  The sympy expression of C is built only with
-    ``symbols``; :func:`summarise` builds it for the independent charges only."""
+def charges_of(gens: list[Generator]) -> list[Generator]:
+    """The gradient generator of each charge C = ½θᵀAθ + cᵀθ, for a basis of the gradient
+    combinations, each normalised (primitive, positive leading coefficient).  C itself is built on
+    demand (:meth:`ExactResult.charge_expr`)."""
     out = []
     for g in gradient_subspace(gens):
         terms = g.potential_terms()
-        if not terms:
-            continue
-        g = Generator.combine([(normaliser(terms), g)], g.name, g.family)
-        out.append((g.potential(symbols) if symbols is not None else None, g))
+        if terms:
+            out.append(Generator.combine([(normaliser(terms), g)], g.name, g.family))
     return out
 
 
@@ -355,10 +353,8 @@ def summarise(gens, symbols, rows=0, samples=0, backend="", seed=0) -> ExactResu
     rng = np.random.default_rng([seed, 33])
     theta = np.array([_rand_rational(rng, P1)[1] for _ in range(D)], dtype=np.int64)
     orbit = rank_mod(field_matrix_mod(gens, theta, P1), P1) if gens else 0
-    ch = charges_of(gens)
     # linear charges (A = 0) first: the independent set then keeps C = b rather than b², a function of it
-    ch.sort(key=lambda eg: 1 if eg[1].A else 0)
-    cg = [g for _, g in ch]
+    cg = sorted(charges_of(gens), key=lambda g: 1 if g.A else 0)
     indep = [False] * len(cg)
     if cg:
         M = field_matrix_mod(cg, theta, P1)
