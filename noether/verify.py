@@ -8,7 +8,7 @@ Relative means: divided by the sum of absolute values of the terms, the scale of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,10 +53,7 @@ class VerifyOptions:
     checks: tuple[str, ...] = ("gf", "gd", "bregman")
     # issue 4: any optimizer rule (noether/optim); None keeps the three checks above
     optimizer: str | None = None
-    momentum: float | None = None
-    dampening: float = 0.0
-    weight_decay: float = 0.0
-    decoupled: bool = False
+    hyper: dict = field(default_factory=dict)     # the rule's hyperparameters besides lr, by name
     batch: int | None = None
     continuous: bool = True
     # issue 13: local laws (noether/local_laws.py), from --params if given
@@ -74,6 +71,9 @@ def check_options(o: VerifyOptions) -> None:
         raise SpecError("--gamma", f"must be a finite number > 0, got {o.gamma!r}")
     if o.samples <= 0:
         raise SpecError("--samples", f"must be a positive integer, got {o.samples}")
+    if o.hyper and o.optimizer is None:      # the gf/gd/bregman checks read lr only
+        name = next(iter(o.hyper))
+        raise SpecError("--" + name.replace("_", "-"), "is an optimizer hyperparameter; give --optimizer too")
 
 
 def verify(model, opts: VerifyOptions | None = None, progress=print, deriv=None, kernels=None) -> Report:

@@ -11,7 +11,7 @@ from noether.run.sweep import SweepConfig, error_orders, run_sweep
 
 def test_sweep_error_order_first_order_flow(tmp_path):
     # Kunin's first-order closed form for a scale charge under GD with weight decay: error O(η)
-    cfg = SweepConfig(Model.load("noether/data/demo_relu.toml").to_dict(), "gd", weight_decay=0.1, time=1.0)
+    cfg = SweepConfig(Model.load("noether/data/demo_relu.toml").to_dict(), "gd", {"weight_decay": 0.1}, time=1.0)
     rows = run_sweep(cfg, [0.04, 0.02, 0.01], [0], workers=1, progress=False)
     o = error_orders(rows)
     # measured slopes were 1.05 (first order) and 2.02 (modified flow); ±0.3 allows seed/grid noise

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..claims import Claim, check_claim
 from ..errors import SpecError
-from ._common import add_spec, finite_float, load, positive_int
+from ._common import add_hyper_arguments, add_spec, finite_float, hyper_values, load, positive_int
 import argparse
 
 HELP = "property-test a claimed symmetry or conservation law; print a shrunk counterexample if false"
@@ -35,10 +35,10 @@ def add_arguments(p):
     p.add_argument("--law", metavar="LAW", help="with --optimizer: 'derived' (the derived per-step law of "
                    "the quadratic charge) or C_next - C as an expression in the blocks, g_<block>, "
                    "<state>_<block> and eta (default: C_next = C)")
-    p.add_argument("--lr", type=finite_float, default=0.05, help="learning rate (default 0.05)")
     p.add_argument("--steps", type=positive_int, default=5, help="optimizer steps per example (default 5)")
+    add_hyper_arguments(p)
     p.add_argument("--hyper", action="append", default=[], metavar="NAME=VALUE",
-                   help="optimizer hyperparameter, e.g. momentum=0.9 (repeatable)")
+                   help="optimizer hyperparameter by name, e.g. momentum=0.9 (repeatable; the same as its flag)")
     p.add_argument("--examples", type=positive_int, default=100, help="hypothesis examples (default 100)")
     p.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
     p.add_argument("--t-range", type=_pair, default=(-1.0, 1.0), metavar="LO,HI",
@@ -68,7 +68,7 @@ def _hyper(items) -> dict:
 def run(args) -> int:
     model = load(args)
     claim = Claim(map=args.map, conserved=args.conserved, optimizer=args.optimizer, law=args.law, lr=args.lr,
-                  steps=args.steps, hyper=_hyper(args.hyper), t_range=args.t_range, bound=args.bound)
+                  steps=args.steps, hyper=_hyper(args.hyper) | hyper_values(args), t_range=args.t_range, bound=args.bound)
     res = check_claim(model, claim, examples=args.examples, seed=args.seed)
     print(res.report())
     return 0 if res.holds else 1

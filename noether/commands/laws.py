@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from ..derive.derivation import derive
 from ..derive.laws import derive_law, derive_state_law
-from ..optim import OPTIMIZERS, make_rule
-from ._common import add_spec, finite_float, load, print_json
+from ..optim import make_rule
+from ._common import add_optimizer_arguments, add_spec, hyper_values, load, print_json
 
 HELP = "print the exact per-step laws of an optimizer (pretty, --latex or --json)"
 
 
 def add_arguments(p):
     add_spec(p)
-    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="gd")
-    p.add_argument("--momentum", type=finite_float, default=None)
-    p.add_argument("--dampening", type=finite_float, default=0.0)
-    p.add_argument("--weight-decay", type=finite_float, default=0.0)
-    p.add_argument("--decoupled", action="store_true")
+    add_optimizer_arguments(p)
     p.add_argument("--general", action="store_true", help="keep every hyperparameter symbolic")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--latex", action="store_true")
@@ -24,8 +20,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    rule = make_rule(args.optimizer, momentum=args.momentum, dampening=args.dampening,
-                     weight_decay=args.weight_decay, decoupled=args.decoupled)
+    rule = make_rule(args.optimizer, lr=args.lr, **hyper_values(args))
     law = derive_law(rule, general=args.general)
     model = load(args)
     if not law.closed:

@@ -9,8 +9,8 @@ import sys
 
 from ..errors import SpecError
 from ..io import atomic_write
-from ..optim import OPTIMIZERS, make_rule
-from ._common import add_spec, finite_float, load, positive_int
+from ..optim import make_rule
+from ._common import add_optimizer_arguments, add_spec, finite_float, hyper_values, load, positive_int
 
 #: Fewest steps a sweep run may have (a grid point below this is refused).
 MIN_STEPS = 10
@@ -46,11 +46,7 @@ def add_arguments(p):
     add_spec(p)
     p.add_argument("--lr", default="0.04,0.02,0.01,0.005", help="comma-separated learning rates")
     p.add_argument("--seeds", default="0..3", help="A..B or a comma-separated list (default 0..3)")
-    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="gd")
-    p.add_argument("--momentum", type=finite_float, default=None)
-    p.add_argument("--dampening", type=finite_float, default=0.0)
-    p.add_argument("--weight-decay", type=finite_float, default=0.0)
-    p.add_argument("--decoupled", action="store_true")
+    add_optimizer_arguments(p, lr=False)
     p.add_argument("--batch", type=positive_int, default=None)
     p.add_argument("--samples", type=positive_int, default=32)
     p.add_argument("--time", type=finite_float, default=2.0, help="run time T = eta(1-tau)·steps (default 2)")
@@ -66,9 +62,8 @@ def run(args) -> int:
     from ..run.sweep import SweepConfig, error_orders, run_sweep
     model = load(args)
     lrs, seeds = parse_lrs(args.lr), parse_seeds(args.seeds)
-    rules = [make_rule(args.optimizer, lr=lr, momentum=args.momentum, dampening=args.dampening,
-                       weight_decay=args.weight_decay, decoupled=args.decoupled)
-             for lr in lrs]   # validate every grid point before starting anything
+    hyper = hyper_values(args)
+    rules = [make_rule(args.optimizer, lr=lr, **hyper) for lr in lrs]   # validate every grid point before starting anything
     if args.batch is not None and args.batch > args.samples:
         raise SpecError("--batch", f"must be between 1 and the data size {args.samples}, got {args.batch}")
     if not args.time > 0:
@@ -91,8 +86,7 @@ def run(args) -> int:
             import dask.distributed  # noqa: F401
         except ImportError:
             raise SpecError("--scheduler", "needs Dask: pip install 'noether[dask]'") from None
-    cfg = SweepConfig(model.to_dict(), args.optimizer, args.momentum, args.dampening, args.weight_decay,
-                      args.decoupled, args.batch, args.samples, args.time, args.cache)
+    cfg = SweepConfig(model.to_dict(), args.optimizer, hyper, args.batch, args.samples, args.time, args.cache)
     rows = run_sweep(cfg, lrs, seeds, workers=args.workers, scheduler=args.scheduler)
     orders = error_orders(rows)
     diverged = [(r["lr"], r["seed"], r["completed"]) for r in rows if r["diverged"]]

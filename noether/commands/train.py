@@ -8,10 +8,10 @@ import argparse
 from ..errors import SpecError
 from ..local import local_symmetries
 from ..local_laws import closed_law, local_report
-from ..optim import OPTIMIZERS, make_rule
+from ..optim import make_rule
 from ..run.params import save_params
 from ..train import intervention_steps, train
-from ._common import finite_float, positive_int, print_json
+from ._common import add_optimizer_arguments, finite_float, hyper_values, positive_int, print_json
 from .teleport import add_shared, checked_setup
 from .verify import print_local
 
@@ -27,9 +27,7 @@ def _steps_list(text: str) -> list[int]:
 
 def add_arguments(p):
     add_shared(p, "write the final parameters (and the loss curve) atomically")
-    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default="gd", help="update rule (default gd)")
-    p.add_argument("--lr", type=finite_float, default=0.05, help="learning rate (default 0.05)")
-    p.add_argument("--momentum", type=finite_float, default=None, help="momentum β (Adam: β1)")
+    add_optimizer_arguments(p)
     p.add_argument("--steps", type=positive_int, default=200, help="steps (default 200)")
     p.add_argument("--teleport-at", type=_steps_list, default=[], metavar="K1,K2", help="teleport before these steps")
     p.add_argument("--teleport-every", type=positive_int, default=None, metavar="K", help="teleport every K steps")
@@ -42,10 +40,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    if not (args.lr > 0):
-        raise SpecError("--lr", f"must be > 0, got {args.lr}")
-    hyper = {"lr": args.lr} | ({"momentum": args.momentum} if args.momentum is not None else {})
-    rule = make_rule(args.optimizer, **hyper)
+    rule = make_rule(args.optimizer, lr=args.lr, **hyper_values(args))
     if args.region_plot and not args.local:
         raise SpecError("--region-plot", "is used with --local only")
     if args.local:

@@ -6,14 +6,13 @@ import sys
 
 from ..errors import SpecError
 from ..verify import VerifyOptions, verify
-from ._common import add_spec, finite_float, load, positive_int, print_json
+from ._common import add_optimizer_arguments, add_spec, finite_float, hyper_values, load, positive_int, print_json
 
 HELP = "check conservation laws, GD laws and Bregman laws against numerical runs"
 
 
 def add_arguments(p):
     add_spec(p)
-    p.add_argument("--lr", type=finite_float, default=0.05, help="learning rate (default 0.05)")
     p.add_argument("--steps", type=positive_int, default=2000, help="GD steps (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed for data and parameters (default 0)")
     p.add_argument("--samples", type=positive_int, default=32, help="random samples (default 32)")
@@ -22,13 +21,8 @@ def add_arguments(p):
     p.add_argument("--trajectory", metavar="FILE.npz", help="save the GD run for independent checks")
     p.add_argument("--cache", metavar="DIR", help="kernel cache folder (default $NOETHER_CACHE or ~/.cache/noether)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    from ..optim import OPTIMIZERS
-    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
-                   help="check this optimizer's exact law (or measured drift) instead of gf/gd/bregman")
-    p.add_argument("--momentum", type=finite_float, default=None, help="momentum β in [0, 1) (Adam: β1)")
-    p.add_argument("--dampening", type=finite_float, default=0.0, help="momentum dampening τ (default 0)")
-    p.add_argument("--weight-decay", type=finite_float, default=0.0, help="weight decay λ >= 0 (default 0)")
-    p.add_argument("--decoupled", action="store_true", help="decoupled weight decay (AdamW style)")
+    add_optimizer_arguments(p, default=None,
+                            help="check this optimizer's exact law (or measured drift) instead of gf/gd/bregman")
     p.add_argument("--batch", type=positive_int, default=None, help="minibatch size (seeded batches)")
     p.add_argument("--local", action="store_true",
                    help="check the local laws of the starting point's regions until each region breaks")
@@ -42,8 +36,7 @@ def run(args) -> int:
         raise SpecError("--params" if args.params else "--region-plot", "is used with --local only")
     opts = VerifyOptions(lr=args.lr, steps=args.steps, seed=args.seed, samples=args.samples, data=args.data,
                          gamma=args.gamma, trajectory=args.trajectory, cache=args.cache,
-                         optimizer=args.optimizer, momentum=args.momentum, dampening=args.dampening,
-                         weight_decay=args.weight_decay, decoupled=args.decoupled, batch=args.batch,
+                         optimizer=args.optimizer, hyper=hyper_values(args), batch=args.batch,
                          local=args.local, params=args.params, region_plot=args.region_plot)
     progress = (lambda s: print(s, file=sys.stderr)) if args.json else print
     rep = verify(model, opts, progress=progress)

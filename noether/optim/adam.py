@@ -9,15 +9,25 @@ symmetry breaking (Tanaka & Kunin 2021).  The law derivation detects this from t
 
 from __future__ import annotations
 
+from typing import final
+
 import sympy as sp
 
-from .base import UpdateRule, beta, beta2, eps, eta, step, vec
+from .base import UpdateRule, beta, eta, step, vec
+from .hyper import DECOUPLED, LR, MOMENTUM, WEIGHT_DECAY, Hyper, declare
+
+BETA2 = declare(Hyper("beta2", sp.Symbol("beta2", nonnegative=True), 0.999, "Adam's second-moment decay β₂",
+                      low=0.0, high=1.0, high_open=True))
+EPS = declare(Hyper("eps", sp.Symbol("epsilon", positive=True), 1e-8, "Adam's ε", low=0.0, low_open=True))
+beta2, eps = BETA2.symbol, EPS.symbol
 
 
-class Adam(UpdateRule):
-    name = "adam"
+class AdamRule(UpdateRule):
+    """Abstract: the Adam update; the final classes choose how weight decay enters."""
+
+    hyper = (LR, MOMENTUM, BETA2, EPS, WEIGHT_DECAY, DECOUPLED)
+    defaults = {"momentum": 0.9}
     state = ("m", "s")
-    default_momentum = 0.9
 
     def update(self):
         d = self.effective_grad()
@@ -28,7 +38,13 @@ class Adam(UpdateRule):
         return {"m": m1, "s": s1, "theta": self.decay(vec("theta") - eta * mhat / (sp.sqrt(shat) + eps))}
 
 
-class AdamW(Adam):
+@final
+class Adam(AdamRule):
+    name = "adam"
+
+
+@final
+class AdamW(AdamRule):
     name = "adamw"
     force_decoupled = True
 

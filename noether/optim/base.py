@@ -5,33 +5,28 @@ such as ``v``) to those of step k+1.  The same expressions drive both the law de
 (:mod:`noether.derive.laws`, which needs them linear in the vectors) and the numba kernels
 (:func:`noether.kernels.codegen.rule_module_source` prints them into a step function).
 
-Hyperparameters are symbols (η, β, τ, λ, β₂, ε); ``first`` is 1 at step 0 and 0 after (PyTorch
+Hyperparameters are declared once (:mod:`noether.optim.hyper`) and appear in the expressions as
+their symbols (η, β, τ, λ, β₂, ε); ``first`` is 1 at step 0 and 0 after (PyTorch
 initialises the momentum buffer with the undampened gradient); ``k`` is the 0-based step.
 """
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import sympy as sp
 
 from ..errors import SpecError
+from .hyper import DAMPENING, DECOUPLED, HYPER, HYPERS, LR, MOMENTUM, WEIGHT_DECAY, Hyper
 
 OPTIMIZERS: dict[str, type[UpdateRule]] = {}
 
-eta = sp.Symbol("eta", positive=True)
-beta = sp.Symbol("beta", nonnegative=True)
-tau = sp.Symbol("tau", nonnegative=True)
-lam = sp.Symbol("lambda", nonnegative=True)
-beta2 = sp.Symbol("beta2", nonnegative=True)
-eps = sp.Symbol("epsilon", positive=True)
+eta, beta, tau, lam = LR.symbol, MOMENTUM.symbol, DAMPENING.symbol, WEIGHT_DECAY.symbol
 first = sp.Symbol("first", nonnegative=True)
 step = sp.Symbol("k", integer=True, nonnegative=True)
 
-#: hyperparameter name -> symbol; the kernels receive them as ``hp[i]`` in this order.
-HYPER = {"lr": eta, "momentum": beta, "dampening": tau, "weight_decay": lam, "beta2": beta2, "eps": eps}
+__all__ = ["HYPER", "HYPERS", "OPTIMIZERS", "UpdateRule", "eta", "beta", "tau", "lam", "first", "step", "vec"]
 
 
 def vec(name: str) -> sp.Symbol:
@@ -53,13 +48,17 @@ def rule_key(rule) -> tuple:
 
 
 class UpdateRule(ABC):
-    """Base class; subclasses set ``name`` (registered) and ``state`` and implement ``update``."""
+    """Base class; subclasses set ``name`` (registered), ``hyper`` (the hyperparameters the rule
+    reads, as declared :class:`~noether.optim.hyper.Hyper` data), ``state``, and implement
+    ``update``.  The constructor takes every hyperparameter by name."""
 
     name: ClassVar[str]
+    #: the hyperparameters this rule reads; the constructor accepts exactly these (and ``lr``)
+    hyper: ClassVar[tuple[Hyper, ...]] = (LR, WEIGHT_DECAY, DECOUPLED)
+    #: per-rule defaults that differ from the declarations' (e.g. momentum 0.9 for heavy ball)
+    defaults: ClassVar[dict[str, float]] = {}
     #: state vectors carried between steps, besides theta
     state: ClassVar[tuple[str, ...]] = ()
-    #: default heavy-ball / first-moment coefficient
-    default_momentum: ClassVar[float] = 0.0
     #: full-batch unless the run is given a batch size
     minibatch: ClassVar[bool] = False
     #: decoupled weight decay forced (AdamW)
@@ -71,36 +70,28 @@ class UpdateRule(ABC):
         if "name" in cls.__dict__:
             OPTIMIZERS[cls.name] = cls
 
-    def __init__(self, lr: float = 0.05, momentum: float | None = None, dampening: float = 0.0,
-                 weight_decay: float = 0.0, decoupled: bool = False, beta2: float = 0.999,
-                 eps: float = 1e-8):
-        self.lr = lr
-        self.momentum = self.default_momentum if momentum is None else momentum
-        self.dampening = dampening
-        self.weight_decay = weight_decay
-        self.decoupled = bool(decoupled or self.force_decoupled)
-        self.beta2 = beta2
-        self.eps = eps
+    def __init__(self, **values):
+        own = {h.name: h for h in self.hyper}
+        for k, v in values.items():
+            if v is None:
+                continue                    # "not given": the default
+            if k not in HYPERS:
+                raise SpecError("--hyper", f"unknown hyperparameter {k!r}; {self.name} accepts {', '.join(own)}")
+            if k not in own and v != self.defaults.get(k, HYPERS[k].default):
+                # a value the rule would ignore is refused, not dropped
+                raise SpecError(HYPERS[k].flag, f"{self.name} has no {k}; it accepts {', '.join(own)}")
+        for h in HYPERS.values():         # every declared value is set, unused ones at their default
+            v = values.get(h.name)
+            if v is None or h.name not in own:
+                v = self.defaults.get(h.name, h.default)
+            setattr(self, h.name, h.check(v))
+        if self.force_decoupled:
+            self.decoupled = True
         self.check()
 
     # -- validation ---------------------------------------------------------------------------
     def check(self) -> None:
-        def num(field, v):
-            if not (isinstance(v, int | float) and math.isfinite(v)):
-                raise SpecError(field, f"must be a finite number, got {v!r}")
-        for field, v in [("--lr", self.lr), ("--momentum", self.momentum), ("--dampening", self.dampening),
-                         ("--weight-decay", self.weight_decay)]:
-            num(field, v)
-        if self.lr <= 0:
-            raise SpecError("--lr", f"must be > 0, got {self.lr!r}")
-        if not 0 <= self.momentum < 1:
-            raise SpecError("--momentum", f"must lie in [0, 1), got {self.momentum!r}")
-        if not 0 <= self.dampening <= 1:
-            raise SpecError("--dampening", f"must lie in [0, 1], got {self.dampening!r}")
-        if self.weight_decay < 0:
-            raise SpecError("--weight-decay", f"must be >= 0, got {self.weight_decay!r}")
-        if not 0 <= self.beta2 < 1:
-            raise SpecError("--beta2", f"must lie in [0, 1), got {self.beta2!r}")
+        """Constraints between hyperparameters (each one's own range is checked by its declaration)."""
 
     # -- the rule -----------------------------------------------------------------------------
     def effective_grad(self) -> sp.Expr:
@@ -121,16 +112,17 @@ class UpdateRule(ABC):
         return self.name + ("_dec" if self.decoupled else "")
 
     def values(self) -> dict[sp.Symbol, float]:
-        return {eta: self.lr, beta: self.momentum, tau: self.dampening, lam: self.weight_decay,
-                beta2: self.beta2, eps: self.eps}
+        """symbol -> value of every numeric hyperparameter (what the laws substitute)."""
+        return {sym: float(getattr(self, name)) for name, sym in HYPER.items()}
 
     def hp(self) -> list[float]:
-        v = self.values()
-        return [float(v[s]) for s in HYPER.values()]
+        """The kernels' ``hp`` vector, in :data:`HYPER` order."""
+        return [float(getattr(self, name)) for name in HYPER]
 
     def hyperparameters(self) -> dict:
-        return {"optimizer": self.name, "lr": self.lr, "momentum": self.momentum, "dampening": self.dampening,
-                "weight_decay": self.weight_decay, "nesterov": self.nesterov, "decoupled": self.decoupled}
+        """The rule and the values of the hyperparameters it reads, for JSON."""
+        return {"optimizer": self.name, **{h.name: getattr(self, h.name) for h in self.hyper},
+                "nesterov": self.nesterov}
 
     def describe(self) -> str:
         return "; ".join(f"{k}_next = {v}" for k, v in self.update().items())

@@ -6,16 +6,26 @@
 
 from __future__ import annotations
 
+from typing import final
+
 from .base import UpdateRule, beta, eta, first, tau, vec
+from .hyper import DAMPENING, DECOUPLED, LR, MOMENTUM, WEIGHT_DECAY
 
 
-class Momentum(UpdateRule):
-    name = "momentum"
+class VelocityRule(UpdateRule):
+    """Abstract: the rules that carry PyTorch's momentum buffer ``v`` (heavy ball, Nesterov)."""
+
     state = ("v",)
-    default_momentum = 0.9
+    defaults = {"momentum": 0.9}
 
     def velocity(self):
         return beta * vec("v") + (1 - tau * (1 - first)) * self.effective_grad()
+
+
+@final
+class Momentum(VelocityRule):
+    name = "momentum"
+    hyper = (LR, MOMENTUM, DAMPENING, WEIGHT_DECAY, DECOUPLED)
 
     def update(self):
         v1 = self.velocity()

@@ -1,21 +1,21 @@
 """Nesterov momentum (Sutskever et al. 2013) in PyTorch's convention:
-θ_{k+1} = θ_k − η (d_k + β v_{k+1}), with v_{k+1} as for heavy ball."""
+θ_{k+1} = θ_k − η (d_k + β v_{k+1}), with v_{k+1} as for heavy ball.  PyTorch requires zero
+dampening for Nesterov, so the rule has no dampening hyperparameter."""
 
 from __future__ import annotations
 
-from ..errors import SpecError
+from typing import final
+
 from .base import beta, eta, vec
-from .momentum import Momentum
+from .hyper import DECOUPLED, LR, MOMENTUM, WEIGHT_DECAY
+from .momentum import VelocityRule
 
 
-class Nesterov(Momentum):
+@final
+class Nesterov(VelocityRule):
     name = "nesterov"
+    hyper = (LR, MOMENTUM, WEIGHT_DECAY, DECOUPLED)
     nesterov = True
-
-    def check(self):
-        super().check()
-        if self.dampening != 0:
-            raise SpecError("--dampening", "Nesterov momentum requires zero dampening (PyTorch's convention)")
 
     def update(self):
         v1 = self.velocity()

@@ -12,7 +12,7 @@ import multiprocessing as mp
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -32,10 +32,7 @@ from .verify_optim import generator_sparse
 class SweepConfig:
     model: dict
     optimizer: str = "gd"
-    momentum: float | None = None
-    dampening: float = 0.0
-    weight_decay: float = 0.0
-    decoupled: bool = False
+    hyper: dict = field(default_factory=dict)     # the rule's hyperparameters besides lr, by name
     batch: int | None = None
     samples: int = 32
     time: float = 2.0
@@ -44,8 +41,7 @@ class SweepConfig:
 
 def task(cfg: SweepConfig, lr: float, seed: int) -> dict:
     model = Model.from_dict(cfg.model)
-    rule = make_rule(cfg.optimizer, lr=lr, momentum=cfg.momentum, dampening=cfg.dampening,
-                     weight_decay=cfg.weight_decay, decoupled=cfg.decoupled)
+    rule = make_rule(cfg.optimizer, lr=lr, **cfg.hyper)
     deriv = derive(model)
     kern = build_kernels(deriv, cfg.cache)
     X, Y = random_data(model, cfg.samples, seed)

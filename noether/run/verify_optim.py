@@ -24,8 +24,7 @@ MAX_DENSE = 4_000_000  # charge matrices saved in the trajectory when nC·D² is
 
 
 def rule_from(opts):
-    return make_rule(opts.optimizer, lr=opts.lr, momentum=opts.momentum, dampening=opts.dampening,
-                     weight_decay=opts.weight_decay, decoupled=opts.decoupled)
+    return make_rule(opts.optimizer, lr=opts.lr, **opts.hyper)
 
 
 def charge_matrices(deriv):

@@ -29,7 +29,7 @@ from ..derive.derivation import EXPLICIT_D
 from ..derive.laws import B, L, derive_law
 from ..errors import SpecError
 from ..optim import GD, Adam, AdamW, Momentum, Nesterov
-from ..optim.base import HYPER, first
+from ..optim.base import HYPER, HYPERS, first
 from ..run.checks import Report
 from .importer import from_module, from_state_dict
 from types import SimpleNamespace
@@ -199,7 +199,7 @@ class Monitor:
         if self._traj is not None:
             self._traj["theta"].append(th)
             self._traj["grad"].append(g)
-        self._pre = (th, {"theta": th, "g": g, "v": v}, [hp[k] for k in HYPER] + [fst], self.params[0].dtype)
+        self._pre = (th, {"theta": th, "g": g, "v": v}, [hp.get(k, HYPERS[k].default) for k in HYPER] + [fst], self.params[0].dtype)
 
     def _after(self, opt, args, kwargs):
         k = self.step
