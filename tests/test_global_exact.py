@@ -101,3 +101,25 @@ def test_radial_f_using_z_is_rejected():
     with pytest.raises(SpecError, match="layer\\[1\\].f"):
         Model.from_dict({"input": 2, "layer": [{"type": "linear", "out": 2},
                                                {"type": "radial", "f": "1/(1+z)"}]})
+
+
+def test_symbolic_model_size_is_bounded(monkeypatch):
+    """tree_size counts a shared DAG as the tree the evaluator walks (2^42-node trees in 40 steps),
+    and a model whose symbolic outputs outgrow MAX_TREE is refused by the exact route with the size
+    it reached rather than left to sympy for hours (an 8x8 conv -> batchnorm -> ... CNN reaches
+    1.1e6 nodes; the bound is lowered here so that a small batchnorm model crosses it)."""
+    import importlib
+    ge = importlib.import_module("noether.derive.global_exact")
+    from noether.derive.modeval import NotExact
+    from noether.model import BatchNorm
+    x = sp.Symbol("x")
+    e = x
+    for _ in range(40):
+        e = sp.Mul(e, e + 1, evaluate=False)
+    assert ge.tree_size([e]) == 2 ** 42 - 3        # s_k = 2 s_(k-1) + 3, s_0 = 1
+    assert ge.tree_size([x, x + 1]) == 3
+    m = Model(2, [Linear(3), BatchNorm(eps=0.0), Linear(2)])
+    ge.model_problem(m)
+    monkeypatch.setattr(ge, "MAX_TREE", 50)
+    with pytest.raises(NotExact, match=r"nodes after a batchnorm layer \(the exact route builds up to 50\)"):
+        ge.model_problem(m)

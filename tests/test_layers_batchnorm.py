@@ -14,7 +14,7 @@ from noether.derive.global_exact import global_exact
 from noether.derive.globalsearch import cross_check
 from noether.errors import SpecError
 from noether.kernels.codegen import build_kernels
-from noether.model import BatchNorm, Linear, Model, Residual
+from noether.model import Activation, BatchNorm, Linear, Model, Residual
 from noether.verify import VerifyOptions, verify
 from helpers import assert_gradient_matches_fd, assert_kernel_matches_reference, layer_data
 
@@ -111,3 +111,31 @@ def test_spec_and_bad_input():
     with pytest.raises(SpecError, match=r"layer\[1\]\.momentum"):
         Model.from_dict({"input": 2, "layer": [{"type": "linear", "out": 3},
                                                {"type": "batchnorm", "momentum": 0.1}]})
+
+
+def test_singular_sample_points_are_redrawn():
+    """BatchNorm(eps=0) after ReLU units that are all dead on a batch divides 0 by 0; such points
+    (about one in eight here) are redrawn, so no NaN reaches a rank.  Unfixed, this model's
+    derivation crashed in an eigensolver and the CNN of derivations/kunin_torch_cnn.py returned an
+    empty algebra.  The charges are the literature's: the two biases before the normalisation
+    (translations), the scale of each row into it, and the rescale of each ReLU unit."""
+    m = Model(1, [Linear(2), Activation("relu"), Linear(2), BatchNorm(eps=0.0), Linear(2)])
+    d = derive(m)
+    syms = sorted({s for c in d.charges for s in c.expr.free_symbols} | set(m.symbols), key=str)
+    expected = [S("b2_0"), S("b2_1"),
+                S("W2_0_0") ** 2 + S("W2_0_1") ** 2, S("W2_1_0") ** 2 + S("W2_1_1") ** 2]
+    expected += [S(f"W1_{j}_0") ** 2 + S(f"b1_{j}") ** 2 - S(f"W2_0_{j}") ** 2 - S(f"W2_1_{j}") ** 2 for j in (0, 1)]
+    assert d.n_charges == len(expected)
+    exprs = [c.expr for c in d.charges]
+    for e in expected:
+        assert _in_span(e, exprs, syms), e
+
+
+def test_nowhere_finite_model_is_refused(monkeypatch):
+    """A model that is non-finite at every sampled point is refused, not given an empty algebra."""
+    import importlib
+    gs = importlib.import_module("noether.derive.globalsearch")
+    monkeypatch.setattr(gs, "output_jacobian", lambda model, theta, X: np.full((1, model.D), np.nan))
+    m = Model(2, [Linear(2), BatchNorm(eps=0.0), Linear(1)])
+    with pytest.raises(gs.GlobalSearchError, match="non-finite"):
+        gs.jacobian_sample(m, np.random.default_rng(0), 3)

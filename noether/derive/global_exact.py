@@ -99,10 +99,41 @@ def _all_layers(model):
         yield from l.inner
 
 
+#: Largest expression (as a tree: nodes counted with multiplicity) the exact route builds.  The
+#: modular evaluator and sympy's own canonicalisation walk trees, so a model whose outputs are
+#: bigger (a convolution into batch statistics into another convolution) is certified in float64.
+MAX_TREE = 200_000
+
+
+def tree_size(exprs) -> int:
+    """Largest tree size among ``exprs``, in time linear in their shared DAG."""
+    size: dict = {}
+    for root in exprs:
+        stack = [root]
+        while stack:
+            e = stack[-1]
+            if e in size:
+                stack.pop()
+                continue
+            todo = [a for a in getattr(e, "args", ()) if a not in size]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            size[e] = 1 + sum(size[a] for a in getattr(e, "args", ()))
+    return max((size[e] for e in exprs), default=0)
+
+
 def symbolic_batch(layers, hs: list[list[sp.Expr]], p: dict) -> list[list[sp.Expr]]:
-    """Apply ``layers`` to a batch of symbolic samples (batch-coupled layers see all of them)."""
+    """Apply ``layers`` to a batch of symbolic samples (batch-coupled layers see all of them).
+
+    Raises NotExact once an intermediate expression outgrows MAX_TREE nodes."""
     for layer in layers:
         hs = layer.symbolic_batch(hs, p)
+        n = tree_size([sp.sympify(e) for h in hs for e in h])
+        if n > MAX_TREE:
+            raise NotExact(f"the symbolic model has {n} nodes after a {layer.type} layer (the exact route builds "
+                           f"up to {MAX_TREE})")
     return hs
 
 

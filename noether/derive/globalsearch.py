@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from .global_exact import batch_size
+from .global_exact import GlobalSearchError, batch_size
 
 
 @dataclass
@@ -96,6 +96,27 @@ def output_jacobian(model, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
     return np.array(rows)
 
 
+MAX_REDRAWS = 200   # non-finite sample points in a row before the derivation refuses
+
+
+def jacobian_sample(model, rng, B: int):
+    """(θ, X, ∂f/∂θ) at a random float point where the model is finite.
+
+    A random point can be singular (e.g. BatchNorm with eps = 0 after a layer whose units are all
+    dead: 0/0); the symmetry identities hold on the open dense set where the model is smooth, so
+    such a point is redrawn rather than let NaN rows reach a rank.  Refused (GlobalSearchError)
+    when no finite point turns up in MAX_REDRAWS draws."""
+    for _ in range(MAX_REDRAWS):
+        theta = rng.standard_normal(model.D)
+        X = rng.standard_normal((B, model.input))
+        with np.errstate(all="ignore"):
+            J = output_jacobian(model, theta, X)
+        if np.isfinite(J).all():
+            return theta, X, J
+    raise GlobalSearchError(f"{model.name}: the model is non-finite at {MAX_REDRAWS} random points in a row "
+                            "(e.g. a division by a zero batch variance); no symmetry can be sampled")
+
+
 def numeric_null_space(model, seed: int = 0, rtol: float = 1e-9):
     """SVD null space of S J (Aθ + c) = 0 at random float points: (basis, gap, singular values)."""
     D, B = model.D, batch_size(model)
@@ -106,9 +127,8 @@ def numeric_null_space(model, seed: int = 0, rtol: float = 1e-9):
     samples = N // max(len(S), 1) + 40
     blocks = []
     for _ in range(samples):
-        theta = rng.standard_normal(D)
-        X = rng.standard_normal((B, model.input))
-        G = S @ output_jacobian(model, theta, X)
+        theta, X, J = jacobian_sample(model, rng, B)
+        G = S @ J
         blocks.append(np.hstack([np.einsum("or,s->ors", G, theta).reshape(len(G), -1), G]))
     M = np.vstack(blocks)
     M /= np.linalg.norm(M, axis=1, keepdims=True) + 1e-300

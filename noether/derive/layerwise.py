@@ -36,7 +36,7 @@ from ..model.axes import axis_name, model_axes
 from .generator import Generator
 from .global_exact import (P2, GlobalSearchError, _matmul_mod, _res, batch_size, model_problem,
                            sample_rows, summarise)
-from .globalsearch import output_jacobian
+from .globalsearch import jacobian_sample
 from .span import P as SPAN_P, Span, independent
 from .modeval import NotExact
 from ..model.layer import Layer
@@ -245,9 +245,8 @@ class Sampler:
 
     def rows(self, n: int):
         while len(self.G) < n:
-            theta = self.rng.standard_normal(self.model.D)
-            X = self.rng.standard_normal((batch_size(self.model), self.model.input))
-            G = self.S @ output_jacobian(self.model, theta, X)
+            theta, X, J = jacobian_sample(self.model, self.rng, batch_size(self.model))
+            G = self.S @ J
             G /= np.linalg.norm(G, axis=1, keepdims=True) + 1e-300
             self._blocks.append((theta, G))
             self._append(theta, G)
@@ -514,10 +513,10 @@ def anchor(fams: list[Family], layouts: list[Layout]) -> None:
 # -- certification ------------------------------------------------------------------------------------
 def certify_exact(model, gens: list[Generator], seed: int) -> str:
     """Every generator vanishes on exact equations at fresh rational points (mod a second prime)."""
-    prob = model_problem(model)
     D = model.D
     rng = np.random.default_rng([seed, 52])
     try:
+        prob = model_problem(model)
         rows = np.vstack([sample_rows(prob, P2, rng)[0] for _ in range(3)])
     except NotExact:
         return certify_float(model, gens, seed)
