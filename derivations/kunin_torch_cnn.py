@@ -15,8 +15,9 @@ continuous predictions (the modified flow m q'' + b q' + kappa q = source, and i
 limit) are compared with the run.  Reproduced when every law holds to 1e-10 at every step, the
 scale (conv weights into BatchNorm), rescale (BatchNorm gain/bias against the next conv) and
 translation (softmax head) charges are all among the derived ones, and every continuous
-prediction's error is measured.  Status: not yet run to completion; on a loaded 2-core machine
-the derivation stage did not finish within 30 minutes, so the "few minutes" target is not met.
+prediction's error is measured.  PyTorch refuses eps = 0 in training, so the blocks use
+noether.torch.BatchNorm2d (torch.batch_norm directly, which accepts it).  Status: reproduced in
+about 40 s (largest law violation 2.0e-15 over 300 steps; numbers in the README).
 Run:  python derivations/kunin_torch_cnn.py [--plot out.png]
 """
 
@@ -33,8 +34,8 @@ import noether.torch as nt
 
 SEED, STEPS, BATCH, LR, MOMENTUM, WD = 0, 300, 64, 0.02, 0.9, 1e-3
 torch.manual_seed(SEED)
-net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, bias=False), nn.BatchNorm2d(2, eps=0.0), nn.ReLU(), nn.MaxPool2d(2),
-                    nn.Conv2d(2, 2, 1, bias=False), nn.BatchNorm2d(2, eps=0.0), nn.ReLU(), nn.MaxPool2d(4),
+net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, bias=False), nt.BatchNorm2d(2, eps=0.0), nn.ReLU(), nn.MaxPool2d(2),
+                    nn.Conv2d(2, 2, 1, bias=False), nt.BatchNorm2d(2, eps=0.0), nn.ReLU(), nn.MaxPool2d(4),
                     nn.Flatten(), nn.Linear(2, 3)).double()
 digits = load_digits()
 keep = digits.target < 3
@@ -100,6 +101,7 @@ if "--plot" in sys.argv:
     fig.tight_layout()
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(out)), suffix=".png")
     os.close(fd)
+    os.chmod(tmp, 0o644)          # mkstemp makes it private; a plot is for reading
     fig.savefig(tmp, dpi=110)
     os.replace(tmp, out)
     print(f"plot written to {out}")

@@ -52,6 +52,25 @@ def test_forward_equals_module_and_names_map_both_ways(k):
     assert np.array_equal(nt.from_state_dict(model, net.state_dict()), theta)
 
 
+def test_zero_eps_batchnorm_trains_and_imports_exactly():
+    """noether.torch.BatchNorm1d/2d: PyTorch's own forward and buffers for eps > 0, and eps = 0
+    (which F.batch_norm refuses in training) imported as the eps = 0 layer with equal outputs."""
+    torch.manual_seed(1)
+    x = torch.randn(6, 2, 4, 4, dtype=torch.float64)
+    ref, ours = nn.BatchNorm2d(2, momentum=None).double(), nt.BatchNorm2d(2, momentum=None).double()
+    for _ in range(2):       # the cumulative running averages move identically
+        assert torch.equal(ref(x), ours(x))
+    assert torch.equal(ref.running_var, ours.running_var) and torch.equal(ref.num_batches_tracked, ours.num_batches_tracked)
+    with pytest.raises(ValueError, match="eps must be positive"):
+        nn.BatchNorm2d(2, eps=0.0).double()(x)
+    net = nn.Sequential(nn.Conv2d(2, 3, 3, bias=False), nt.BatchNorm2d(3, eps=0.0), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(12, 4), nt.BatchNorm1d(4, eps=0.0, affine=False), nn.Linear(4, 2)).double()
+    model, theta = nt.from_module(net, x)
+    assert [l.eps for l in model.layers if l.type == "batchnorm"] == [0.0, 0.0]
+    # float64 in another order of operations, a few dozen per output; batch variances are O(1)
+    assert np.allclose(model.forward(theta, x.reshape(6, -1).numpy()), net(x).detach().numpy(), rtol=1e-12, atol=1e-13)
+
+
 def test_bad_input_is_one_line_spec_error():
     x = torch.randn(4, 3)
     with pytest.raises(SpecError, match=r"^1\.0: unsupported module type Dropout; supported: Sequential"):
@@ -134,3 +153,12 @@ def test_adam_reported_as_drift_with_diagnosis():
     rep = _train(net, torch.optim.Adam(net.parameters(), lr=0.01), 10, 2).report()
     assert not rep.checks and "kinetic symmetry breaking" in rep.verdict
     assert len(rep.info["drift"]) == 3 and max(rep.info["drift"].values()) > 0
+
+
+@pytest.mark.slow   # the whole reproduction: about 40 s (a 39-parameter CNN derivation and 300 monitored steps)
+def test_kunin_cnn_reproduction_script(tmp_path):
+    import os
+    script = os.path.join(os.path.dirname(__file__), "..", "derivations", "kunin_torch_cnn.py")
+    out = subprocess.run([sys.executable, script, "--plot", str(tmp_path / "k.png")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "scale True, rescale True, translation True" in out.stdout and (tmp_path / "k.png").exists()

@@ -28,7 +28,8 @@ from ..model.catalogue import z
 
 SUPPORTED = ("Sequential", "Linear", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "ReLU", "LeakyReLU",
              "GELU", "Tanh", "Sigmoid", "SiLU", "Softplus", "ELU", "Identity", "LayerNorm", "BatchNorm1d",
-             "BatchNorm2d", "noether.torch.Residual", "noether.torch.SelfAttention")
+             "BatchNorm2d", "noether.torch.BatchNorm1d", "noether.torch.BatchNorm2d", "noether.torch.Residual",
+             "noether.torch.SelfAttention")
 
 
 class Residual(nn.Module):
@@ -70,6 +71,32 @@ class SelfAttention(nn.Module):
             return self.attn(x, x, x, need_weights=False)[0]
         x = x.transpose(0, 1)
         return self.attn(x, x, x, need_weights=False)[0].transpose(0, 1)
+
+
+class _BatchStatistics:
+    """The forward of ``nn.BatchNorm1d``/``2d`` through ``torch.batch_norm``, which (unlike
+    ``F.batch_norm``, which refuses eps <= 0 in training) accepts eps = 0: the exact scale symmetry
+    of the weights feeding a normalisation (Kunin et al. 2021) needs it, eps > 0 breaks it."""
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:             # cumulative average, as PyTorch's
+                factor = 1.0 / float(self.num_batches_tracked)
+        use_batch = self.training or (self.running_mean is None and self.running_var is None)
+        keep = not self.training or self.track_running_stats
+        return torch.batch_norm(input, self.weight, self.bias, self.running_mean if keep else None,
+                                self.running_var if keep else None, use_batch, factor, self.eps, False)
+
+
+class BatchNorm1d(_BatchStatistics, nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` that also trains with ``eps=0`` (same arguments, same buffers)."""
+
+
+class BatchNorm2d(_BatchStatistics, nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` that also trains with ``eps=0`` (same arguments, same buffers)."""
 
 
 def _refuse(path, mod, why):
@@ -189,13 +216,14 @@ class _Walk:
                 _refuse(path, mod, "only start_dim=1, end_dim=-1 (flatten each sample) is supported")
             out.append(Flatten())
             return (math.prod(shape),)
-        if t is nn.BatchNorm1d or t is nn.BatchNorm2d:
+        if t in (nn.BatchNorm1d, nn.BatchNorm2d, BatchNorm1d, BatchNorm2d):
+            two_d = issubclass(t, nn.BatchNorm2d)
             if not mod.training:
                 _refuse(path, mod, "is in eval mode: it normalises with running statistics, an affine map "
                         "whose symmetries differ from training mode's; call module.train()")
             if mod.momentum is None and mod.track_running_stats:
                 pass  # cumulative running averages: buffers only, the training-mode forward is unchanged
-            if shape[0] != mod.num_features or len(shape) != (3 if t is nn.BatchNorm2d else len(shape)):
+            if shape[0] != mod.num_features or len(shape) != (3 if two_d else len(shape)):
                 self.shape_error(path, mod, shape, f"{mod.num_features} channels first")
             layer = BatchNorm(mod.affine, float(mod.eps), mod.num_features if len(shape) > 1 else None)
             if mod.affine:
