@@ -86,6 +86,7 @@ def verify(model, opts: VerifyOptions | None = None, progress=print, deriv=None,
     if opts.optimizer is not None:
         return verify_optimizer(model, opts, progress, deriv, kernels)
     deriv = deriv or derive(model)
+    deriv.require_charges("verify")
     if deriv.dim == 0 and not opts.trajectory:      # nothing to check, by design: say so, run nothing
         return Report(model.name, info={"lr": opts.lr, "steps": opts.steps, "seed": opts.seed,
                                         "n_charges": 0, "algebra_dim": 0})

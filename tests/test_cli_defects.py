@@ -128,3 +128,17 @@ def test_nesterov_on_a_net_without_rotations_reports_no_rotation_decay(tmp_path)
             "--weight-decay", "0.01", "--steps", "30", "--json")
     assert r.returncode == 0, r.stderr
     assert "rotation_decay" not in json.loads(r.stdout)
+
+
+def test_charges_not_built_are_unknown_not_zero(tmp_path):
+    """A cross-entropy MLP 4-40-3 has 1848 structured family members, past the explicit limit, so
+    no charges are built.  The count is unknown, not 0 (it was printed as 0), and verify refuses
+    rather than pass a check of nothing."""
+    p = tmp_path / "ce.toml"
+    p.write_text(SPEC.format(fn="relu").replace("input = 3", 'input = 4\nloss = "cross_entropy"')
+                 .replace("out = 4", "out = 40").replace("out = 2", "out = 3"))
+    r = cli("derive", str(p), "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+    assert json.loads(r.stdout)["n_charges"] is None
+    _one_line_error(cli("verify", str(p), "--steps", "2"), "model")

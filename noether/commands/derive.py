@@ -51,7 +51,8 @@ def text_report(d, latex: bool = False) -> str:
         for k, v in d.family_field(f).items():
             out.append(f"      d{k} = {v}")
     out.append("")
-    out.append(f"Conserved charges of gradient flow: {d.n_charges}"
+    out.append("Conserved charges of gradient flow: not built at this size (see the notes)" if d.n_charges is None else
+               f"Conserved charges of gradient flow: {d.n_charges}"
                + (f" ({d.n_independent_charges} functionally independent)" if d.n_independent_charges is not None else ""))
     for cf in d.charge_families:
         idx = "i" if cf.kind == "unit" else "i<j"

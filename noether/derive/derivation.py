@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 import sympy as sp
 
+from ..errors import SpecError
 from ..model.linear import Linear
 from ..optim import OPTIMIZERS
 from .algebra import Algebra, Family, build_algebra
@@ -71,9 +72,20 @@ class Derivation:
         return res
 
     @property
-    def n_charges(self) -> int:
+    def n_charges(self) -> int | None:
+        """None when neither charge families nor explicit charges were built (the structured search
+        beyond its member limit): the number is unknown, not zero."""
+        if self.charges is None and not self.charge_families:
+            return None
         extra = sum(1 for c in self.charges if ".mixed" in c.family) if self.charges else 0
         return sum(f.count for f in self.charge_families) + extra
+
+    def require_charges(self, what: str) -> None:
+        """Refuse (SpecError) a check of the charges when none were built, rather than pass on zero."""
+        if self.n_charges is None:
+            why = next((n for n in self.notes if "not built" in n), "no charges were built")
+            raise SpecError("model", f"{self.model.name}: {what} needs the derived charges, and this derivation "
+                            f"built none at D = {self.model.D} ({why})")
 
     @property
     def n_independent_charges(self) -> int | None:

@@ -71,7 +71,8 @@ def general_algebra(model, seed: int = 0, method: str = "auto"):
             alg = ExplicitAlgebra(model, [], [], generators=None)
             extra = {"search": {"method": method, "dim": None, "orbit_rank": None,
                                 "n_independent_charges": None, "structured": structured_info}}
-            return alg, [], [f"generators from the {method}"] + sres.notes, extra
+            # no explicit generators, so no charges were built: None, never an empty list (0 charges)
+            return alg, None, [f"generators from the {method}"] + sres.notes, extra
         res = sres.exact
     alg = ExplicitAlgebra(model, [], [], generators=res.generators)
     if structured_info:

@@ -43,6 +43,7 @@ def task(cfg: SweepConfig, lr: float, seed: int) -> dict:
     model = Model.from_dict(cfg.model)
     rule = make_rule(cfg.optimizer, lr=lr, **cfg.hyper)
     deriv = derive(model)
+    deriv.require_charges("sweep")
     kern = build_kernels(deriv, cfg.cache)
     X, Y = random_data(model, cfg.samples, seed)
     steps = max(1, int(round(cfg.time / (lr * (1 - rule.dampening)))))

@@ -87,6 +87,7 @@ def state_law_residuals(rule, run, gens) -> tuple[object, np.ndarray]:
 def verify_optimizer(model, opts, progress=print, deriv=None, kernels=None) -> Report:
     rule = rule_from(opts)
     deriv = deriv or derive(model)
+    deriv.require_charges("verify")
     if deriv.dim == 0 and not opts.trajectory:      # nothing to check, by design: say so, run nothing
         return Report(model.name, info={**rule.hyperparameters(), "steps": opts.steps, "seed": opts.seed,
                                         "n_charges": 0, "algebra_dim": 0})
