@@ -92,15 +92,21 @@ def _mlp(seed):
     return nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2)).double()
 
 
+def _double_gradients(net, opt):
+    """A hook after the monitor's doubles the gradient: the update is then not the optimizer's rule
+    and the law must fail."""
+    def double(o, a, k):
+        for p in net.parameters():
+            p.grad.mul_(2.0)
+    opt.register_step_pre_hook(double)
+
+
 def _train(net, opt, steps, seed, corrupt=False):
     g = torch.Generator().manual_seed(seed)
     x, y = torch.randn(16, 2, dtype=torch.float64, generator=g), torch.randn(16, 2, dtype=torch.float64, generator=g)
     mon = nt.Monitor(net, opt, x, loss="mse")
-    if corrupt:   # a hook after the monitor's doubles the gradient: the law must then fail
-        def double(o, a, k):
-            for p in net.parameters():
-                p.grad.mul_(2.0)
-        opt.register_step_pre_hook(double)
+    if corrupt:
+        _double_gradients(net, opt)
     for _ in range(steps):
         opt.zero_grad()
         ((net(x) - y) ** 2).mean().backward()
@@ -153,6 +159,58 @@ def test_adam_reported_as_drift_with_diagnosis():
     rep = _train(net, torch.optim.Adam(net.parameters(), lr=0.01), 10, 2).report()
     assert not rep.checks and "kinetic symmetry breaking" in rep.verdict
     assert len(rep.info["drift"]) == 3 and max(rep.info["drift"].values()) > 0
+
+
+def test_family_charges_equal_explicit_charges():
+    """The Gram-product families (used past 2000 parameters) give the explicit charges' values and
+    bilinear forms: unit (ReLU rescale) and pair (GL of a linear block) families alike."""
+    from noether.derive.derivation import derive
+    from noether.torch.families import FamilyCharges
+    from noether.torch.monitor import Charges
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 4), nn.Linear(4, 2)).double()
+    model, _ = nt.from_module(net, torch.randn(6, 3, dtype=torch.float64), loss="mse")
+    d = derive(model)
+    keys = list(dict.fromkeys(model.torch_names[b.name] for b in model.blocks))
+    F, C = FamilyCharges(d, model, keys), Charges([c.expr for c in d.charges], model, keys)
+    assert F.names == [c.name for c in d.charges] and any("pair" in n for n in F.names)
+    g = torch.Generator().manual_seed(1)
+    u, v = ([torch.randn(p.shape, dtype=torch.float64, generator=g) for p in net.parameters()] for _ in range(2))
+    fb, cb = F.B(F.vector(u), F.vector(v)), C.B(C.vector(u), C.vector(v))
+    scale = C.B(C.vector(u), C.vector(v), True)
+    # sums of at most 10 products of O(1) numbers, in another order: a few ulps of the |terms|
+    assert np.all(np.abs(fb - cb) <= 1e-14 * scale)
+    # the families' rounding scale is the Cauchy-Schwarz bound of Σ|coef·u_k·v_k|: never below it,
+    # and for these Gaussian vectors within a small factor (it sets a tolerance, not a verdict)
+    bound = F.B(F.vector(u), F.vector(v), True)
+    assert np.all(bound >= scale * (1 - 1e-14)) and np.all(bound <= 10 * scale)
+    assert np.allclose(F.value(F.vector(u)), C.value(C.vector(u)), rtol=0, atol=1e-14 * scale.max())
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_monitor_past_the_explicit_limit_uses_families(dtype):
+    """A 20-60-30-5 MLP (3245 parameters, past the 2000 explicit charges) trained with cross-entropy:
+    the monitor checks the output symmetries' families (ReLU rescales) and says the loss's own
+    translations are left out; a corrupted step still fails."""
+    torch.manual_seed(2)
+    net = nn.Sequential(nn.Linear(20, 60), nn.ReLU(), nn.Linear(60, 30), nn.ReLU(), nn.Linear(30, 5)).to(dtype)
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(32, 20, generator=g, dtype=dtype), torch.randint(0, 5, (32,), generator=g)
+    for corrupt in (False, True):
+        opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
+        mon = nt.Monitor(net, opt, x, loss="cross_entropy")
+        if corrupt:
+            _double_gradients(net, opt)
+        for _ in range(10):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+        mon.close()
+        rep = mon.report()
+        assert len(rep.checks) == 90 and "cross_entropy loss itself are not monitored" in rep.info["scope"]
+        assert rep.ok != corrupt, rep.table()
+        if not corrupt:
+            assert np.abs(mon.history["delta"]).max() > 1e3 * mon.history["violation"].max()
 
 
 @pytest.mark.slow   # the whole reproduction: about 40 s (a 39-parameter CNN derivation and 300 monitored steps)

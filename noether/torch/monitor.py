@@ -15,7 +15,13 @@ Tolerance of a law at one step: 16·u·S, u the unit roundoff of the parameters'
 float64, 2⁻²⁴ for float32) and S the scale of the law's terms, |θ_k|ᵀ|A||θ_k| + |θ_{k+1}|ᵀ|A||θ_{k+1}|
 + |c|ᵀ(|θ_k| + |θ_{k+1}|) + Σ|coefficient|·|u|ᵀ|A||v| over the law's atoms: PyTorch's update
 rounds each coordinate a few times (d = g + λθ, the buffer, θ − ηv), each at most u relative to
-the magnitudes S collects, and the float64 evaluation adds less.
+the magnitudes S collects, and the float64 evaluation adds less.  (For charge families S uses the
+Cauchy–Schwarz bound of each |u|ᵀ|A||v|, see :mod:`.families`: a larger, still rounding-sized scale.)
+
+Which charges: the explicit ones for small models; the charge families, by Gram products on the
+tensors (:mod:`.families`), whenever they have a Gram form and no trajectory is kept.  Past
+EXPLICIT_D parameters with a loss other than MSE, the families of the output symmetries (a
+symmetry of the outputs is one of every loss); ``report().info['scope']`` says what is left out.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from ..errors import SpecError
 from ..optim import GD, Adam, AdamW, Momentum, Nesterov
 from ..optim.base import HYPER, HYPERS, first
 from ..run.checks import Report
+from .families import FamilyCharges
 from .importer import from_module, from_state_dict
 from types import SimpleNamespace
 from ..derive.continuous import prediction_errors
@@ -65,9 +72,11 @@ def quadratic_form(expr: sp.Expr, model):
 
 
 class Charges:
-    """All charges at once: C_i = ½B_i(θ, θ) + L_i(θ) by sparse products."""
+    """All explicit charges at once: C_i = ½B_i(θ, θ) + L_i(θ) by sparse products on the flat
+    float64 θ (``vector`` reads it from the module's tensors in ``keys`` order)."""
 
-    def __init__(self, exprs, model):
+    def __init__(self, exprs, model, keys):
+        self.model, self.keys = model, keys
         parts = [quadratic_form(e, model) for e in exprs]
         self.n = len(parts)
         cat = lambda k, dt: np.array([x for p in parts for x in p[k]], dtype=dt)  # noqa: E731
@@ -87,6 +96,12 @@ class Charges:
 
     def value(self, th):
         return 0.5 * self.B(th, th) + self.L(th)
+
+    def vector(self, tensors):
+        return from_state_dict(self.model, dict(zip(self.keys, tensors)))
+
+    def zeros(self):
+        return np.zeros(self.model.D)
 
 
 def _rule(optimizer):
@@ -136,18 +151,41 @@ class Monitor:
             raise SpecError("every", f"must be a positive integer, got {every!r}")
         self.model, _ = from_module(module, example_input, loss)
         self.rule = _rule(optimizer)
-        if derivation is None and self.model.D > EXPLICIT_D:
-            raise SpecError("module", f"has {self.model.D} parameters; the monitor evaluates explicit charges, "
-                            f"which the derivation gives up to {EXPLICIT_D} parameters")
-        self.derivation = derivation if derivation is not None else derive(self.model)
-        if not self.derivation.charges:
-            raise SpecError("module", "the derivation gave no explicit charges to monitor: "
-                            + "; ".join(self.derivation.notes))
-        self.names = [c.name for c in self.derivation.charges]
-        self.charges = Charges([c.expr for c in self.derivation.charges], self.model)
-        named = dict(module.named_parameters())
         # one tensor per state_dict key (attention's Q, K, V blocks share in_proj), θ via from_state_dict
         self.keys = list(dict.fromkeys(self.model.torch_names[b.name] for b in self.model.blocks))
+        self.scope = "every derived charge of the model with its loss"
+        if derivation is None and self.model.D > EXPLICIT_D:
+            # Past the explicit limit: the charge families of the output symmetries (the MSE twin's
+            # derivation).  A symmetry of the outputs is one of every loss, so their laws hold for
+            # this loss too; only the loss's own symmetries (cross-entropy's logit shifts) are left out.
+            twin, _ = from_module(module, example_input, "mse")
+            derivation = derive(twin)
+            if loss != "mse":
+                self.scope = (f"the charges of the output symmetries (they hold for every loss); the symmetries of "
+                              f"the {loss} loss itself are not monitored at D = {self.model.D} > {EXPLICIT_D}")
+        self.derivation = derivation if derivation is not None else derive(self.model)
+        self.charges = None
+        if self.derivation.charge_families and not (trajectory and self.derivation.charges):
+            # families by Gram products on the tensors (cheaper than the explicit charges, and the
+            # only way past EXPLICIT_D); explicit charges when a family has no Gram form
+            try:
+                self.charges = FamilyCharges(self.derivation, self.model, self.keys)
+            except SpecError:
+                if self.derivation.charges is None:
+                    raise
+        if self.charges is not None:
+            self.names, self.families = self.charges.names, self.charges.families
+            if trajectory:
+                raise SpecError("trajectory", f"continuous predictions need explicit charges (up to {EXPLICIT_D} "
+                                f"parameters); this module has {self.model.D}")
+        else:
+            if not self.derivation.charges:
+                raise SpecError("module", "the derivation gave no explicit charges to monitor: "
+                                + "; ".join(self.derivation.notes))
+            self.names = [c.name for c in self.derivation.charges]
+            self.families = [c.family for c in self.derivation.charges]
+            self.charges = Charges([c.expr for c in self.derivation.charges], self.model, self.keys)
+        named = dict(module.named_parameters())
         self.params = [named[k] for k in self.keys]
         ids = {id(p) for p in self.params}
         for grp in optimizer.param_groups:
@@ -175,13 +213,17 @@ class Monitor:
             raise SpecError("law", f"the derived law has a term {rest} outside its atoms")
 
     def _flat(self, tensors):
-        return from_state_dict(self.model, dict(zip(self.keys, tensors)))
+        return self.charges.vector(tensors)
 
     def _before(self, opt, args, kwargs):
         if self.step % self.every:
             return
+        recorded = bool(self._rec["step"]) and self._rec["step"][-1] == self.step
+        if recorded and not (self.check_laws and self.law.closed):
+            self._pre = None          # charges only, already recorded after the last step: no copy
+            return
         th = self._flat(self.params)
-        if not self._rec["step"] or self._rec["step"][-1] != self.step:
+        if not recorded:
             self._record(self.step, th)
         if not (self.check_laws and self.law.closed):
             self._pre = None
@@ -191,7 +233,7 @@ class Monitor:
         g = self._flat([p.grad for p in self.params])
         bufs = [opt.state.get(p, {}).get("momentum_buffer") for p in self.params]
         fst = float(bufs[0] is None)
-        v = np.zeros_like(th) if bufs[0] is None else self._flat(bufs)
+        v = self.charges.zeros() if bufs[0] is None else self._flat(bufs)
         grp = opt.param_groups[0]
         hp = {"lr": float(grp["lr"]), "momentum": float(grp.get("momentum", 0.0)),
               "dampening": float(grp.get("dampening", 0.0)), "weight_decay": float(grp.get("weight_decay", 0.0)),
@@ -246,16 +288,17 @@ class Monitor:
     def report(self) -> Report:
         """The same table and JSON as ``verify``: per charge, the worst step (largest violation /
         tolerance); for Adam/AdamW no law, the drift and the diagnosis in ``info``."""
+        law = self.law.pretty()          # printed once (sympy printing, per charge, took minutes at 13,500)
         rep = (Report if self.law.closed else DriftReport)(self.model.name, info={"optimizer": type(self.optimizer).__name__,
-                                            "rule": self.rule.variant, "steps": self.step,
-                                            "law": self.law.pretty()})
+                                            "rule": self.rule.variant, "steps": self.step, "scope": self.scope,
+                                            "law": law})
         h = self.history
         if "law_step" in h:
             ratio = h["violation"] / np.maximum(h["tolerance"], np.finfo(float).tiny)
             worst = ratio.argmax(axis=0)
             for i, name in enumerate(self.names):
                 rep.add(name, f"torch-{self.rule.variant}", h["violation"][worst[i], i],
-                        h["tolerance"][worst[i], i], self.derivation.charges[i].family, self.law.pretty())
+                        h["tolerance"][worst[i], i], self.families[i], law)
         if not self.law.closed:
             drift = np.abs(h["charges"] - h["charges"][:1]).max(axis=0)
             rep.info["drift"] = {n: float(d) for n, d in zip(self.names, drift)}
