@@ -46,7 +46,7 @@ LAZY_INTERNAL = {"bench", "commands"}
 
 #: Third-party modules that may be imported inside a function (optional extras or slow to import);
 #: each such import carries a comment on its line or the line before saying why.
-LAZY_EXTERNAL = ("torch", "jax", "matplotlib", "dask", "scipy.integrate", "scipy.linalg", "flint", "sklearn")
+LAZY_EXTERNAL = ("torch", "jax", "matplotlib", "dask", "scipy.integrate", "scipy.linalg", "flint", "sklearn", "mnist1d")
 
 #: Packages whose ``__all__`` is the public API the scripts in derivations/ may use.
 PUBLIC = ["noether", "noether.model", "noether.optim", "noether.derive", "noether.completeness",

@@ -3,6 +3,7 @@ improve an objective; exit 0 ok, 1 the loss moved past rounding or the objective
 
 from __future__ import annotations
 
+from ..run.datasets import DATASETS
 from ._common import add_spec, finite_float, positive_int, print_json
 
 HELP = "teleport parameters along the symmetry group: grad_norm_max/min, balance, sharpness_min"
@@ -14,7 +15,8 @@ def add_shared(p, out_help: str) -> None:
     p.add_argument("--params", metavar="IN.npz", help="parameters (parameters, theta) or a trajectory file "
                    "(its last completed row); default: the seeded initialisation")
     p.add_argument("--data", metavar="D.npz", help="data with arrays X, Y")
-    p.add_argument("--dataset", metavar="NAME", help="a named data set: digits")
+    p.add_argument("--dataset", metavar="NAME", help="a named data set, generated or loaded offline: "
+                   + ", ".join(DATASETS) + " (one-hot targets; the spec's input and output must match)")
     p.add_argument("--objective", default="grad_norm_max",
                    help="grad_norm_max (default), grad_norm_min, balance, sharpness_min")
     p.add_argument("--action", default="linear",
