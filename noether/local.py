@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 from sympy import QQ
-from sympy.polys.matrices import DomainMatrix
 
 from .derive.derivation import derive
 from .errors import SpecError
@@ -24,6 +23,7 @@ from .derive.global_exact import GlobalSearchError
 from .derive.complete import count_laws, lie_rank
 from .derive.complete_jets import Net
 from .derive.generator import Generator
+from .derive.linalg import rational_rref, to_rational
 
 
 @dataclass
@@ -103,14 +103,6 @@ def quadratic_form(expr: sp.Expr, symbols: list[sp.Symbol]) -> tuple[np.ndarray,
     return A, c
 
 
-def _rref(rows: list[list], ncols: int):
-    """Exact reduced row echelon form over the rationals: (nonzero rows, pivot columns)."""
-    if not rows:
-        return [], ()
-    R, piv = DomainMatrix([[QQ.convert(v) for v in r] for r in rows], (len(rows), ncols), QQ).rref()
-    return R.to_list()[:len(piv)], piv
-
-
 def quotient_basis(local: list[dict], glob: list[dict], order) -> list[dict]:
     """A canonical basis of span(local + glob) modulo span(glob), exact over the rationals.
 
@@ -129,7 +121,7 @@ def quotient_basis(local: list[dict], glob: list[dict], order) -> list[dict]:
                 raise ArithmeticError(f"a coefficient {coef} is not rational")
             r[col[k]] = QQ(int(coef.p), int(coef.q))
         return r
-    G, gpiv = _rref([row(v) for v in glob], len(keys))
+    G, gpiv = rational_rref([row(v) for v in glob], len(keys))
     rest = []
     for v in local:
         r = row(v)
@@ -138,8 +130,8 @@ def quotient_basis(local: list[dict], glob: list[dict], order) -> list[dict]:
                 f = r[p]
                 r = [a - f * b for a, b in zip(r, g)]
         rest.append(r)
-    R, _ = _rref(rest, len(keys))
-    return [{k: sp.Rational(int(x.numerator), int(x.denominator)) for k, x in zip(keys, r) if x} for r in R]
+    R, _ = rational_rref(rest, len(keys))
+    return [{k: to_rational(x) for k, x in zip(keys, r) if x} for r in R]
 
 
 def canonical_quotient(local: list[sp.Expr], glob: list[sp.Expr], symbols) -> list[sp.Expr]:

@@ -15,6 +15,7 @@ import sympy as sp
 
 from .algebra import Algebra
 from .generator import Generator
+from .linalg import rational_null
 
 i_, j_, k_ = sp.symbols("i j k", integer=True, nonnegative=True)
 
@@ -88,12 +89,6 @@ def _antisym_vector(gens: list[Generator]):
     return [[g.antisymmetric_part().get(k, 0) for g in gens] for k in keys]
 
 
-def _null(rows, n):
-    if not rows:
-        return [[1 if a == b else 0 for a in range(n)] for b in range(n)]
-    return [list(v) for v in sp.Matrix(rows).nullspace(simplify=False)]
-
-
 def normaliser(terms: dict[tuple, sp.Expr]) -> sp.Expr:
     """1/content with the sign of the leading term, for a charge given by its monomial
     coefficients (:meth:`Generator.potential_terms`): the charge is then printed primitive with a
@@ -117,7 +112,7 @@ def _normaliser(expr: sp.Expr, symbols) -> sp.Expr:
 
 def _gradient_combos(reps, where):
     """Exact basis of the combinations of ``reps`` (generators) whose A is symmetric."""
-    return _null(_antisym_vector(reps), len(reps)) if reps else []
+    return rational_null(_antisym_vector(reps), len(reps)) if reps else []
 
 
 def charge_families(alg: Algebra) -> list[ChargeFamily]:
@@ -208,7 +203,7 @@ def residual_charges(alg: Algebra, fams: list[ChargeFamily]) -> tuple[list[Charg
                 notes.append(f"{itf.name}: coupled rows; gradient combinations beyond the families "
                              f"not searched at {len(gens)} generators")
             continue
-        null = _null(_antisym_vector(gens), len(gens))
+        null = rational_null(_antisym_vector(gens), len(gens))
         if len(null) <= have:
             continue
         fam_gens = [cf.generator(idx) for cf in fams if _itf(cf) is itf for idx in cf.index_sets()]

@@ -20,13 +20,14 @@ from ..model.linear import Linear
 from ..optim import OPTIMIZERS
 from .algebra import Algebra, Family, build_algebra
 from .charges import (
-    Charge, ChargeFamily, charge_families, explicit_charges, i_, j_, k_, residual_charges, _null,
+    Charge, ChargeFamily, charge_families, explicit_charges, i_, j_, k_, residual_charges,
 )
 from .discrete import derive_discrete, discrete_symmetries
 from .lagrangian import derive_bregman, eta, gamma, t
 from .laws import Law, derive_law, NotLinear, derive_state_law
 from .rank import field_rank
 from .generator import Generator
+from .linalg import rational_null
 from .general import general_algebra
 
 #: Explicit expressions (JSON, per-parameter charges) only for models up to this many parameters.
@@ -104,7 +105,7 @@ class Derivation:
             # every unordered pair {r, c} that any A touches, in either order
             keys = sorted({(min(r, c), max(r, c)) for g in gens for r, c in g.A})
             sym = [[g.A.get((r, c), 0) + g.A.get((c, r), 0) for g in gens] for r, c in keys]
-            for k, vec in enumerate(_null(sym, len(gens)) if gens else []):
+            for k, vec in enumerate(rational_null(sym, len(gens)) if gens else []):
                 out.append(Generator.combine(list(zip(vec, gens)), f"R.{itf.name}.{k}", f"R.{itf.name}"))
         return out
 

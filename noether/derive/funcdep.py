@@ -25,6 +25,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SpecError
+from .linalg import rational_rref, to_rational
 
 _DPS = 60
 _ZERO = mpmath.mpf(10) ** -40      # singular values below this (relative) are zero at 60 digits
@@ -100,16 +101,9 @@ def null_space(funcs: list[sp.Expr], variables: list[sp.Symbol], *, seed: int = 
     if all(x.is_Rational for r in rows for x in r):
         M = sp.Matrix(rows)
         basis = [list(v) for v in M.nullspace(simplify=False)]
-        basis = _rref(basis)
+        basis = [[to_rational(x) for x in r] for r in rational_rref(basis, k)[0]]
         return NullSpace(basis, "exact-rational", None, ["exact at rational points"] * len(basis))
     return _high_precision(funcs, variables, rows, rng, what)
-
-
-def _rref(basis: list[list[sp.Expr]]) -> list[list[sp.Expr]]:
-    if not basis:
-        return []
-    R, piv = sp.Matrix(basis).rref()
-    return [list(R.row(i)) for i in range(len(piv))]
 
 
 def _high_precision(funcs, variables, rows, rng, what) -> NullSpace:

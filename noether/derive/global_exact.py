@@ -28,13 +28,10 @@ from ..errors import SpecError
 from .generator import Generator
 from .modeval import P1, P2, ModEvaluator, NotExact, Rejected
 from .charges import normaliser
+from .linalg import flint, matmul_mod, null_basis, rank_mod, residue, rref_mod
 from sympy.polys.matrices import DomainMatrix
 from sympy.polys.domains import QQ
 
-try:  # optional speed-up
-    import flint  # type: ignore
-except ImportError:  # pragma: no cover - depends on the environment
-    flint = None
 
 #: The exact search is offered up to this many parameters (D² + D unknowns).
 MAX_GLOBAL_D = 64
@@ -180,64 +177,10 @@ def sample_rows(prob: Problem, p: int, rng, max_tries: int = 200):
         except Rejected:
             continue
         S = np.array(prob.sensitivity, dtype=np.int64) % p
-        G = _matmul_mod(S, J, p)
+        G = matmul_mod(S, J, p)
         A_part = (G[:, :, None] * theta[None, None, :]) % p
         return np.hstack([A_part.reshape(len(G), D * D), G]), theta
     raise GlobalSearchError("could not find a usable sample point in 200 tries")
-
-
-def _matmul_mod(A, B, p):
-    out = np.zeros((A.shape[0], B.shape[1]), dtype=np.int64)
-    for k in range(A.shape[1]):
-        out = (out + (A[:, k:k + 1] * B[k:k + 1, :]) % p) % p
-    return out
-
-
-# -- elimination over GF(p) --------------------------------------------------------------------
-def rref_mod(M: np.ndarray, p: int) -> tuple[np.ndarray, list[int]]:
-    """Reduced row echelon form of M over GF(p): (nonzero rows, pivot columns)."""
-    if flint is not None and M.size:
-        fm = flint.nmod_mat(M.shape[0], M.shape[1], [int(v) for v in M.ravel()], p)
-        R, rank = fm.rref()
-        out = np.array([[int(R[i, j]) for j in range(M.shape[1])] for i in range(rank)], dtype=np.int64) \
-            if rank else np.zeros((0, M.shape[1]), dtype=np.int64)
-        piv = [int(np.flatnonzero(row)[0]) for row in out]
-        return out, piv
-    M = M.copy() % p
-    rows, cols = M.shape
-    piv, r = [], 0
-    for c in range(cols):
-        if r == rows:
-            break
-        nz = np.flatnonzero(M[r:, c])
-        if not len(nz):
-            continue
-        k = r + nz[0]
-        if k != r:
-            M[[r, k]] = M[[k, r]]
-        M[r] = M[r] * pow(int(M[r, c]), p - 2, p) % p
-        f = M[:, c].copy()
-        f[r] = 0
-        nzr = np.flatnonzero(f)
-        if len(nzr):
-            M[nzr] = (M[nzr] - (f[nzr, None] * M[r]) % p) % p
-        piv.append(c)
-        r += 1
-    return M[:r], piv
-
-
-def rank_mod(M: np.ndarray, p: int) -> int:
-    return len(rref_mod(M, p)[1]) if M.size else 0
-
-
-def null_basis(R: np.ndarray, piv: list[int], n: int, p: int) -> np.ndarray:
-    free = [c for c in range(n) if c not in set(piv)]
-    out = np.zeros((len(free), n), dtype=np.int64)
-    for k, f in enumerate(free):
-        out[k, f] = 1
-        for i, c in enumerate(piv):
-            out[k, c] = (-R[i, f]) % p
-    return out
 
 
 def rational_reconstruct(a: int, p: int) -> Fraction:
@@ -285,7 +228,7 @@ def solve(prob: Problem, seed: int = 0, extra: int = 6) -> tuple[list[dict], int
         idx = np.array(list(v), dtype=np.int64)
         vals = np.array([fr.numerator % P2 * pow(fr.denominator % P2, P2 - 2, P2) % P2 for fr in v.values()],
                         dtype=np.int64)
-        res = (_matmul_mod(check[:, idx], vals[:, None], P2)).ravel()
+        res = (matmul_mod(check[:, idx], vals[:, None], P2)).ravel()
         if res.any():
             raise GlobalSearchError(f"generator G{n} ({_describe(v, prob, D)}) fails the check modulo a "
                                     "second prime")
@@ -321,15 +264,10 @@ def field_matrix_mod(gens: list[Generator], theta: np.ndarray, p: int) -> np.nda
     M = np.zeros((len(gens), D), dtype=np.int64)
     for k, g in enumerate(gens):
         for (r, s), v in g.A.items():
-            M[k, r] = (M[k, r] + _res(v, p) * int(theta[s])) % p
+            M[k, r] = (M[k, r] + residue(v, p) * int(theta[s])) % p
         for r, v in g.c.items():
-            M[k, r] = (M[k, r] + _res(v, p)) % p
+            M[k, r] = (M[k, r] + residue(v, p)) % p
     return M
-
-
-def _res(v, p) -> int:
-    v = sp.Rational(v)
-    return int(v.p) % p * pow(int(v.q) % p, p - 2, p) % p
 
 
 def gradient_subspace(gens: list[Generator]) -> list[Generator]:

@@ -19,6 +19,7 @@ from ..model.catalogue import z
 from ..model.linear import Linear
 from .elementwise import ElementwiseSolution, solve_elementwise
 from .generator import Generator
+from .linalg import rational_null
 
 
 class NotStructured(Exception):
@@ -86,12 +87,6 @@ class Interface:
         return [("M", i, j, mu), ("P", i, j, pi), ("d", i, -self.sol.sigma0 * pi)]
 
 
-def _nullspace(rows: list[list], ncols: int) -> list[list]:
-    if not rows:
-        return [[1 if k == j else 0 for k in range(ncols)] for j in range(ncols)]
-    return [list(v) for v in sp.Matrix(rows).nullspace(simplify=False)]
-
-
 def _combine(basis, coeffs):
     return tuple(sp.nsimplify(sum(c * b[k] for c, b in zip(coeffs, basis))) for k in range(len(basis[0])))
 
@@ -102,7 +97,7 @@ def solve_interface(itf: Interface) -> Interface:
     V = [tuple(v) for v in sol.unit]
     W = [tuple(w) for w in sol.pair]
     if R is None and W:                       # nothing absorbs P at the output: π = 0
-        W = [_combine(W, a) for a in _nullspace([[w[1] for w in W]], len(W))]
+        W = [_combine(W, a) for a in rational_null([[w[1] for w in W]], len(W))]
     rows = []
     if not L.bias:
         rows.append([v[1] for v in V])        # c = 0
@@ -112,17 +107,17 @@ def solve_interface(itf: Interface) -> Interface:
     k = [-sol.sigma0 * w[1] for w in W]
     coupled = d_constrained and any(x != 0 for x in k)
     full = rows + ([[v[3] for v in V]] if d_constrained else [])
-    itf.unit = [_combine(V, a) for a in _nullspace(full, len(V))] if V else []
+    itf.unit = [_combine(V, a) for a in rational_null(full, len(V))] if V else []
     if not coupled:
         itf.pair = W
         return itf
-    free = [_combine(W, a) for a in _nullspace([k], len(W))]
+    free = [_combine(W, a) for a in rational_null([k], len(W))]
     # one vector spans the complement of the free pairs (k is a single row)
     t = next(w for w, kk in zip(W, k) if kk != 0)
     itf.pair, itf.tied_pair = free, t
     kt = -sol.sigma0 * t[1]
     aug = [r + [0] for r in rows] + [[v[3] for v in V] + [kt]]
-    for a in _nullspace(aug, len(V) + 1):
+    for a in rational_null(aug, len(V) + 1):
         if a[-1] != 0:
             itf.tied_unit.append(_combine(V, a[:-1]) + (sp.nsimplify(a[-1]),) if V else
                                  (0, 0, 0, 0, sp.nsimplify(a[-1])))

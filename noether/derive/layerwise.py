@@ -34,7 +34,8 @@ import sympy as sp
 
 from ..model.axes import axis_name, model_axes
 from .generator import Generator
-from .global_exact import (P2, GlobalSearchError, _matmul_mod, _res, batch_size, model_problem,
+from .linalg import matmul_mod, residue
+from .global_exact import (P2, GlobalSearchError, batch_size, model_problem,
                            sample_rows, summarise)
 from .globalsearch import jacobian_sample
 from .span import P as SPAN_P, Span, independent
@@ -522,8 +523,8 @@ def certify_exact(model, gens: list[Generator], seed: int) -> str:
         return certify_float(model, gens, seed)
     for g in gens:
         idx = [r * D + s for r, s in g.A] + [D * D + r for r in g.c]
-        vals = [_res(v, P2) for v in g.A.values()] + [_res(v, P2) for v in g.c.values()]
-        if _matmul_mod(rows[:, idx], np.array(vals, dtype=np.int64)[:, None], P2).any():
+        vals = [residue(v, P2) for v in g.A.values()] + [residue(v, P2) for v in g.c.values()]
+        if matmul_mod(rows[:, idx], np.array(vals, dtype=np.int64)[:, None], P2).any():
             raise GlobalSearchError(f"structured generator {g.name} ({g.family}) fails the exact check")
     return "exact (mod p at fresh rational points)"
 

@@ -11,7 +11,8 @@ from sympy import QQ
 from sympy.polys.matrices import DomainMatrix
 
 from .generator import Generator
-from .global_exact import P2 as P, _res
+from .linalg import residue
+from .modeval import P2 as P
 
 
 class Span:
@@ -40,7 +41,7 @@ class Span:
 
     def _vector(self, g: Generator) -> dict[int, int]:
         D = self.D
-        return {r * D + s: _res(x, P) for (r, s), x in g.A.items()} | {D * D + r: _res(x, P) for r, x in g.c.items()}
+        return {r * D + s: residue(x, P) for (r, s), x in g.A.items()} | {D * D + r: residue(x, P) for r, x in g.c.items()}
 
     def _reduce(self, v: dict[int, int]) -> dict[int, int]:
         """``v`` minus its combination of the pivot rows, up to the first entry with no pivot

@@ -32,7 +32,7 @@ import torch
 
 from ..derive import derive
 from ..derive.derivation import EXPLICIT_D
-from ..derive.laws import B, L, derive_law
+from ..derive.laws import B, derive_law
 from ..errors import SpecError
 from ..optim import GD, Adam, AdamW, Momentum, Nesterov
 from ..optim.base import HYPER, HYPERS, first
