@@ -32,6 +32,7 @@ from .actions import group_action
 from .run.data import initial_parameters, load_data, random_data
 from .run.datasets import load_dataset
 from .run.params import load_params
+from .run.chunks import batch_pass
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 OBJECTIVES = ("grad_norm_max", "grad_norm_min", "balance", "sharpness_min")
@@ -79,12 +80,19 @@ class Evaluator:
 
     def __init__(self, kernels, X, Y):
         self.k, self.mod, self.X, self.Y = kernels, kernels.module, X, Y
-        self.ws = self.mod.make_workspace(X.shape[0])
+        self.bp = None
         self.names = list(kernels.layout.names)
 
     def loss_grad(self, theta):
         g = np.empty(theta.shape[0])
-        L = self.mod.loss_grad(np.ascontiguousarray(theta, dtype=float), self.X, self.Y, g, self.ws)
+        th = np.ascontiguousarray(theta, dtype=float)
+        if self.bp is None:   # the runs' pass: row chunks on the cores, the BLAS policy of its size
+            self.bp = batch_pass(self.k, self.X.shape[0], th.shape[0])
+        with self.bp.threads() as bp:
+            if bp.chunked:
+                L = self.mod.loss_grad_par(th, self.X, self.Y, g, bp.ws, bp.gparts, np.empty(len(bp.gparts)))
+            else:
+                L = self.mod.loss_grad(th, self.X, self.Y, g, bp.ws)
         return float(L), g
 
     def charges(self, theta) -> dict:
@@ -117,41 +125,39 @@ class Evaluator:
         return float(w[0]), V[:, 0]
 
 
-def _diag_supports(action: GroupAction):
-    return [(np.flatnonzero(row), row[np.flatnonzero(row)]) for row in action.a]
-
-
 def balance_pass(action: GroupAction, theta, sweeps: int = 50, rtol: float = 1e-12):
     """Minimise ½‖θ‖² over the scalings by exact coordinate steps; returns (log-scales s, sweeps).
 
     Along one diagonal generator with coefficients a_i the function ½Σθ_i²e^{2a_iτ} is convex; with
     a single |a| (every derived per-unit scaling so far) its minimiser is the closed form
     τ = log(N/P)/(4|a|), P, N the squared norms on the a > 0 and a < 0 entries; otherwise a few
-    Newton steps find it."""
-    sup = _diag_supports(action)
+    Newton steps find it.  Generators with disjoint supports do not interact, so each colour class
+    of :attr:`GroupAction.diag_sweep` is stepped at once (the same result as one by one)."""
     sq = np.asarray(theta, dtype=float) ** 2
     s = np.zeros_like(sq)
+    tiny = np.finfo(float).tiny
     for sweep in range(1, sweeps + 1):
         worst = 0.0
-        for idx, a in sup:
-            w = sq[idx] * np.exp(2 * s[idx])
-            grad = float(a @ w)
-            worst = max(worst, abs(grad) / max(float(np.abs(a) @ w), np.finfo(float).tiny))
-            P, N = float(w[a > 0].sum()), float(w[a < 0].sum())
-            if P == 0 or N == 0:
-                continue          # no minimum along this direction (a zero in- or out-norm)
-            mag = np.abs(a)
-            if np.all(mag == mag[0]):
-                tau = np.log(N / P) / (4 * mag[0])
-            else:
-                tau = 0.0
+        for rows, A, Apos, Aneg, Aabs, mag in action.diag_sweep:
+            w = sq * np.exp(2 * s)
+            worst = max(worst, float(np.max(np.abs(A @ w) / np.maximum(Aabs @ w, tiny))))
+            P, N = Apos @ w, Aneg @ w
+            ok = (P > 0) & (N > 0)        # else no minimum along it (a zero in- or out-norm)
+            tau = np.zeros(len(rows))
+            closed = ok & ~np.isnan(mag)
+            tau[closed] = np.log(N[closed] / P[closed]) / (4 * mag[closed])
+            for i in np.flatnonzero(ok & np.isnan(mag)):
+                lo, hi = A.indptr[i], A.indptr[i + 1]
+                idx, a = A.indices[lo:hi], A.data[lo:hi]
+                t, wi = 0.0, w[idx]
                 for _ in range(30):
-                    e = w * np.exp(2 * a * tau)
+                    e = wi * np.exp(2 * a * t)
                     d1, d2 = float(a @ e), float(2 * (a * a) @ e)
-                    tau -= d1 / d2
+                    t -= d1 / d2
                     if abs(d1) <= 1e-15 * float(np.abs(a) @ e):
                         break
-            s[idx] += a * tau
+                tau[i] = t
+            s += A.T @ tau
         if worst <= rtol:
             return s, sweep
     return s, sweeps

@@ -104,6 +104,60 @@ def test_balance_zeroes_scaling_charges_in_one_sweep_for_one_hidden_layer():
     assert max(abs(v) for v in r.charges_after.values()) <= 1e2 * EPS * max(scale, np.dot(th, th))
 
 
+def _balance_reference(a_rows, theta, sweeps):
+    """The coordinate descent written out one generator at a time (Newton along each), independent
+    of balance_pass's colour classes and closed forms."""
+    s = np.zeros_like(theta)
+    for _ in range(sweeps):
+        for a in a_rows:
+            t = 0.0
+            for _ in range(60):
+                e = theta ** 2 * np.exp(2 * (s + a * t))
+                d1, d2 = a @ e, 2 * (a * a) @ e
+                if d2 == 0:
+                    break
+                t -= d1 / d2
+            s = s + a * t
+    return s
+
+
+@pytest.mark.parametrize("case", ["deep_mlp", "mixed_magnitudes"])
+def test_balance_pass_equals_one_generator_at_a_time(case):
+    """The colour-class sweep (disjoint supports stepped together, closed form for one |a| per
+    generator, Newton otherwise) gives the sequential sweep's minimiser, where every scaling
+    charge Σ a_i θ_i² e^{2 s_i} vanishes."""
+    from noether.actions import GroupAction
+    from noether.derive.generator import Generator
+    from noether.teleport import balance_pass
+    rng = np.random.default_rng(5)
+    if case == "deep_mlp":
+        m = noether.Model(3, [noether.Linear(4), noether.Activation("leaky_relu"), noether.Linear(3),
+                              noether.Activation("relu"), noether.Linear(4), noether.Activation("relu"),
+                              noether.Linear(2)])
+        ga = group_action(derive(m))
+        th = m.init(rng)
+        for rows, A, *_ in ga.diag_sweep:       # each class: pairwise disjoint supports
+            assert np.all(np.abs(A).sum(axis=0) == np.abs(A).max(axis=0))
+        assert sum(len(c[0]) for c in ga.diag_sweep) == len(ga.a) and len(ga.diag_sweep) < len(ga.a)
+    else:      # overlapping generators with unequal magnitudes (the Newton branch)
+        gens = []
+        for n, coefs in enumerate([{0: 1, 1: -1}, {0: 2, 2: -1, 3: 1}, {1: 1, 3: -3}]):
+            g = Generator(f"S{n}", "test")
+            for r, v in coefs.items():
+                g.add(r, r, v)
+            gens.append(g)
+        ga, th = GroupAction(gens, 4), rng.standard_normal(4)
+    s, taken = balance_pass(ga, th, sweeps=500, rtol=1e-13)
+    assert taken < 500
+    w = th ** 2 * np.exp(2 * s)
+    # at the minimum every charge is zero: |a·w| at the rounding of Σ|a|w (exp and sums, ~10 ulps)
+    assert np.all(np.abs(ga.a @ w) <= 1e-12 * (np.abs(ga.a) @ w))
+    ref = _balance_reference(list(ga.a), th, 400)
+    w_ref = th ** 2 * np.exp(2 * ref)
+    # the minimiser of a strictly convex function of the point w: the same w to solver tolerance
+    assert np.allclose(w, w_ref, rtol=1e-9, atol=0)
+
+
 def test_sharpness_min_and_hvp_against_dense_hessian():
     m, d, k, ga = built(0)
     X, Y, th = draw(m, 5)

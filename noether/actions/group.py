@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 from ..derive.span import diagonal_first
 from ..errors import SpecError
@@ -91,6 +92,7 @@ class GroupAction:
         for row, k in enumerate(self.diagonal):
             for (r, _), v in self.generators[k].A.items():
                 self.a[row, r] = float(v)
+        self._diag_sweep = None
         self.blocks = self._components([k for k in range(len(self.generators)) if k not in diag])
         # numeric sparse form of every generator, for X_k(θ) and the quadratic forms vᵀA_k w
         self._rows, self._cols, self._vals, self._c = [], [], [], []
@@ -104,6 +106,36 @@ class GroupAction:
     @property
     def dim(self) -> int:
         return len(self.generators)
+
+    @property
+    def diag_sweep(self) -> list:
+        """The diagonal generators in colour classes of pairwise disjoint supports (greedy, in
+        generator order; per-unit scalings of one layer can share a class), each class as sparse
+        (rows, A, A⁺, A⁻, |A|, |a| if one magnitude per row else nan): an exact coordinate sweep
+        updates a whole class at once.  Built once."""
+        if self._diag_sweep is None:
+            A = sparse.csr_matrix(self.a)
+            colour_of, taken = [], []          # taken[c]: parameters the class already touches
+            for k in range(A.shape[0]):
+                sup = set(A.indices[A.indptr[k]:A.indptr[k + 1]].tolist())
+                c = next((c for c, t in enumerate(taken) if not (t & sup)), len(taken))
+                if c == len(taken):
+                    taken.append(set())
+                taken[c] |= sup
+                colour_of.append(c)
+            colour_of = np.array(colour_of, dtype=np.int64)
+            out = []
+            for c in range(len(taken)):
+                rows = np.flatnonzero(colour_of == c)
+                Ac = A[rows]
+                mag = np.full(len(rows), np.nan)
+                for i in range(len(rows)):
+                    v = np.abs(Ac.data[Ac.indptr[i]:Ac.indptr[i + 1]])
+                    if len(v) and np.all(v == v[0]):
+                        mag[i] = v[0]
+                out.append((rows, Ac, Ac.maximum(0).tocsr(), (-Ac).maximum(0).tocsr(), abs(Ac).tocsr(), mag))
+            self._diag_sweep = out
+        return self._diag_sweep
 
     def _components(self, ks) -> list[_Block]:
         parent = {}
