@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from noether.derive.complete import count_laws
+from noether.completeness.count import count_laws
 from noether.model import Activation, Linear, Model
 
 PUBLISHED = {"linear": 41.0, "relu": 136.0}

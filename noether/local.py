@@ -20,8 +20,8 @@ from .derive.derivation import derive
 from .errors import SpecError
 from .model.regions import UnitRegion, classify, reduced_model
 from .derive.global_exact import GlobalSearchError
-from .derive.complete import count_laws, lie_rank
-from .derive.complete_jets import Net
+from .completeness.count import count_laws, lie_rank
+from .completeness.jets import Net
 from .derive.generator import Generator
 from .derive.linalg import rational_rref, to_rational
 

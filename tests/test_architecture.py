@@ -28,8 +28,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("model", ["noether.model"]),
     ("optim", ["noether.optim"]),
     ("derive", ["noether.derive"]),
-    ("completeness", ["noether.completeness", "noether.derive.complete", "noether.derive.complete_exact",
-                      "noether.derive.complete_jets", "noether.derive.polysearch"]),
+    ("completeness", ["noether.completeness"]),
     ("kernels", ["noether.kernels"]),
     ("run", ["noether.run"]),
     ("actions", ["noether.actions"]),      # finite group actions of derived generators, on parameters

@@ -17,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from noether.cli import main
-from noether.derive.complete import _Span, count_laws, lie_rank, pinned_units
-from noether.derive.complete_exact import (ExactNet, bracket, evaluate, exact_lie_rank, exact_point,
+from noether.completeness.count import _Span, count_laws, lie_rank, pinned_units
+from noether.completeness.exact import (ExactNet, bracket, evaluate, exact_lie_rank, exact_point,
                                            to_float)
-from noether.derive.complete_jets import Net, nested_bracket
-from noether.derive.polysearch import search
+from noether.completeness.jets import Net, nested_bracket
+from noether.completeness.polysearch import search
 from noether.model import Activation, Linear, Model
 from noether.model.layer import Layer
 
@@ -288,7 +288,7 @@ def test_cross_entropy_counts_with_the_loss(widths, derive):
 
 
 def test_internal_contradiction_exits_3(tmp_path, capsys, monkeypatch):
-    complete = importlib.import_module("noether.derive.complete")
+    complete = importlib.import_module("noether.completeness.count")
 
     monkeypatch.setattr(complete, "derived_count", lambda *a, **k: (99, "a deliberately wrong source"))
     rc = main(["count", _spec(tmp_path, RELU_SPEC)])
@@ -298,7 +298,7 @@ def test_internal_contradiction_exits_3(tmp_path, capsys, monkeypatch):
 
 
 def test_too_large_is_refused_up_front(tmp_path, capsys, monkeypatch):
-    complete = importlib.import_module("noether.derive.complete")
+    complete = importlib.import_module("noether.completeness.count")
 
     monkeypatch.setattr(complete, "available_bytes", lambda: 10**4)   # the Jacobian alone needs ~50 KB
     monkeypatch.setattr(complete, "lie_rank", lambda *a, **k: pytest.fail("work started"))

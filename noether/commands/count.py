@@ -14,13 +14,13 @@ import sys
 import numpy as np
 
 from ..errors import InternalContradiction, SpecError
-from ..derive.complete import pinned_units
-from ..derive.complete_exact import ExactNet, exact_point, to_float
-from ..derive.complete import count_laws
+from ..completeness.count import pinned_units
+from ..completeness.exact import ExactNet, exact_point, to_float
+from ..completeness.count import count_laws
 from ..model import Model
-from ..derive.complete_exact import exact_lie_rank
-from ..derive.complete import Net, available_bytes, estimate_bytes, n_samples
-from ..derive.polysearch import search
+from ..completeness.exact import exact_lie_rank
+from ..completeness.count import Net, available_bytes, estimate_bytes, n_samples
+from ..completeness.polysearch import search
 import os
 
 HELP = "count all conservation laws (D - dim Lie of the gradient fields) and compare with the derived charges"

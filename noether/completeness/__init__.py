@@ -7,9 +7,9 @@ laws themselves (:func:`polynomial_search`).  This package is the public entry p
 counting layer, which sits above the derivation and below the kernels.
 """
 
-from ..derive.complete import count_laws, pinned_units
-from ..derive.complete_exact import ExactNet, exact_lie_rank, exact_point, to_float
-from ..derive.polysearch import search as polynomial_search
+from .count import count_laws, pinned_units
+from .exact import ExactNet, exact_lie_rank, exact_point, to_float
+from .polysearch import search as polynomial_search
 
 __all__ = ["ExactNet", "count_laws", "exact_lie_rank", "exact_point", "pinned_units", "polynomial_search",
            "to_float"]

@@ -20,7 +20,7 @@ from sympy.polys.domains import QQ
 from sympy.polys.matrices import DomainMatrix
 
 from ..errors import SpecError
-from .complete_exact import ExactNet, Reducer, evaluate, generator_basis
+from .exact import ExactNet, Reducer, evaluate, generator_basis
 
 MAX_MONOMIALS = 6000
 

@@ -19,7 +19,7 @@ from sympy.polys.domains import QQ
 from sympy.polys.rings import ring
 
 from ..errors import SpecError
-from .complete_jets import ActStage, LinStage, Net, local_polynomial
+from .jets import ActStage, LinStage, Net, local_polynomial
 
 MAX_EXACT_D = 48
 

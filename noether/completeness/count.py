@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .complete_jets import ActStage, Net, activation_derivatives, is_piecewise, nested_bracket_scaled
-from .derivation import derive
+from .jets import ActStage, Net, activation_derivatives, is_piecewise, nested_bracket_scaled
+from ..derive.derivation import derive
 from ..errors import InternalContradiction, SpecError
 import os
 
