@@ -136,3 +136,23 @@ class _Builder:
             except (TypeError, ValueError) as exc:
                 self.fail(f"bad arguments to {node.func.id} ({exc})")
         self.fail(f"syntax {type(node).__name__} is not allowed")
+
+
+def postorder(roots, children=lambda e: getattr(e, "args", ())):
+    """Every node of the DAG below ``roots`` once, children before parents (iterative, so deep
+    expressions do not hit the recursion limit); ``children(e)`` gives a node's arguments."""
+    seen: set = set()
+    for root in roots:
+        stack = [root]
+        while stack:
+            e = stack[-1]
+            if e in seen:
+                stack.pop()
+                continue
+            todo = [a for a in children(e) if a not in seen]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            seen.add(e)
+            yield e

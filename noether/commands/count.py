@@ -19,7 +19,7 @@ from ..completeness.exact import ExactNet, exact_point, to_float
 from ..completeness.count import count_laws
 from ..model import Model
 from ..completeness.exact import exact_lie_rank
-from ..completeness.count import Net, available_bytes, estimate_bytes, n_samples
+from ..completeness.count import Net, available_bytes, estimate_bytes, make_net, n_samples
 from ..completeness.polysearch import search
 import os
 
@@ -67,12 +67,17 @@ def run(args) -> int:
         raise SpecError("--degree", "the polynomial search is implemented for --flow gradient only")
     if args.exact and args.flow != "gradient":
         raise SpecError("--exact", "exact confirmation is implemented for --flow gradient only")
+    bad = Net.unsupported(model)
+    if (args.exact or args.degree is not None) and bad is not None:
+        flag = "--exact" if args.exact else "--degree"
+        raise SpecError(flag, f"exact counting supports linear and elementwise activation layers only, not "
+                        f"layer[{bad}] ({model.layers[bad].describe()}); the float count runs without {flag}")
     try:
         res = count_laws(model, flow=args.flow, points=args.points, seed=args.seed, gamma=args.gamma)
     except MemoryError:
         # the certain part fitted (checked up front); the bracket jets did not
 
-        net = Net(model)
+        net = make_net(model, args.flow)
         n = net.D if args.flow == "gradient" else 2 * net.D + 1
         _, upper = estimate_bytes(net, n, n_samples(net, n))
         raise SpecError("model", f"out of memory while bracketing (D = {net.D}; the first bracket level may "

@@ -24,8 +24,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .graph import GraphNet
 from .jets import ActStage, Net, activation_derivatives, is_piecewise, nested_bracket_scaled
 from ..derive.derivation import derive
+from ..derive.global_exact import batch_size
 from ..errors import InternalContradiction, SpecError
 import os
 
@@ -106,7 +108,8 @@ class _Span:
         which a row is rounding: a bracket that cancels to ‖row‖ < ZERO·scale is zero, one in
         [ZERO, SOLID)·scale makes the gap unclear (it is kept out of the span)."""
         norms = np.linalg.norm(rows, axis=1)
-        rel = norms / np.where(scale is None, norms, scale) if scale is not None else (norms > 0) * 1.0
+        with np.errstate(invalid="ignore", divide="ignore"):     # 0/0: a vanishing bracket, read as 0
+            rel = norms / np.where(scale is None, norms, scale) if scale is not None else (norms > 0) * 1.0
         rel = np.nan_to_num(rel, nan=0.0)
         small = rel < SOLID
         if small.any():
@@ -152,6 +155,8 @@ def pinned_units(net: Net, theta: np.ndarray, X: np.ndarray) -> list[dict]:
     not pin down its piece and it too adds data-dependent laws.  Named by the linear layer
     feeding it (1-based, as in the parameter names) and the unit index (0-based).
     """
+    if net.generic:
+        return net.pinned(theta, X)
     out = []
     fan = {s.index: s.inp + (s.b_off is not None) for s in net.stages if hasattr(s, "w_off")}
     for stage, z in net.preactivations(theta, X):
@@ -310,7 +315,10 @@ def centred(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generator
     """θ with the bias of every unit feeding a kinked activation moved near the median of its
     pre-activation over the samples (plus a random offset), so each such unit splits the samples.
     This selects an open set of parameters where every unit is exercised by the data, where
-    the generic (maximal) rank is attained; it changes nothing for units without bias."""
+    the generic (maximal) rank is attained; it changes nothing for units without bias.  Models
+    counted on their expression graph are left as drawn."""
+    if net.generic:
+        return theta
     theta = theta.copy()
     h = X
     for i, s in enumerate(net.stages):
@@ -345,20 +353,39 @@ def estimate_bytes(net: Net, n: int, P: int, oversample: int = 8) -> tuple[int, 
     Jacobian (P·k × D) and its loss-projected copy.  ``level1`` bounds the first bracket level
     from above: every stage's (N, P, width) input and pre-activation with 2 nilpotent masks at
     N = n + oversample brackets (N shrinks by the rank of V_0, which is unknown before the work)."""
+    if net.generic:
+        return net.estimate_bytes(n, P, oversample)
     widths = sum(s.out + s.inp for s in net.stages if not isinstance(s, ActStage))
     certain = 8 * 2 * P * net.k * net.D
     return certain, certain + 8 * (3 * n * n + 2 * 2 * (n + oversample) * P * widths)
 
 
-def check_fits(net: Net, n: int, P: int) -> None:
-    """Refuse up front (SpecError, one line) a count whose certain memory exceeds what is free."""
+def make_net(model, flow: str = "gradient"):
+    """The net the fields are evaluated on: matrix products for linear and elementwise layers
+    (:class:`.jets.Net`), the model's expression graph for every other layer type
+    (:class:`.graph.GraphNet`).  The Jacobian the count needs is checked against free memory
+    before the graph is built (that is the part that grows with width)."""
+    if Net.unsupported(model) is None:
+        return Net(model)
+    k = model.output * batch_size(model)
+    n = model.D if flow == "gradient" else 2 * model.D + 1
+    P = int(max(64, np.ceil(4 * n / k) + 16))
+    _refuse(8 * 3 * P * k * model.D, model.D, P)
+    return GraphNet(model)
 
-    (need, upper), have = estimate_bytes(net, n, P), available_bytes()
+
+def _refuse(need: int, D: int, P: int) -> None:
+    have = available_bytes()
     if need > have:
         # P grows linearly with D, so the Jacobian grows like D²: the D that fits at these widths
-        fit = int(net.D * (have / need) ** 0.5)
-        raise SpecError("model", f"counting needs at least {need / 2**30:.1f} GiB (D = {net.D}, {P} inputs per "
+        fit = int(D * (have / need) ** 0.5)
+        raise SpecError("model", f"counting needs at least {need / 2**30:.1f} GiB (D = {D}, {P} inputs per "
                         f"point), {have / 2**30:.1f} GiB is available; at these widths about D <= {fit} fits")
+
+
+def check_fits(net: Net, n: int, P: int) -> None:
+    """Refuse up front (SpecError, one line) a count whose certain memory exceeds what is free."""
+    _refuse(estimate_bytes(net, n, P)[0], net.D, P)
 
 
 def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, gamma: float = 1.0,
@@ -377,16 +404,20 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
         raise SpecError("--flow", f"must be 'gradient' or 'momentum', got {flow!r}")
     if isinstance(points, bool) or not isinstance(points, int) or points < 1:
         raise SpecError("--points", f"must be a positive integer, got {points!r}")
-    net = Net(model)
+    net = make_net(model, flow)
     n = net.D if flow == "gradient" else 2 * net.D + 1
     P = samples or n_samples(net, n)
     check_fits(net, n, P)
     max_tries = max_tries or 10 * points + 20
     rng = np.random.default_rng(seed)
     U = loss_directions(model, np.random.default_rng([seed, 1]))
+    if net.k != model.output:     # a sample is a batch (batch-coupled layers): one loss per input
+        U = np.kron(np.eye(net.k // model.output), U)
     cands: list[PointReport] = []
     local: list[PointReport] = []
     notes: list[str] = []
+    if net.k != model.output:
+        notes.append(f"batch-coupled layers: a sample is a batch of {net.k // model.output} inputs, as in the derivation")
     tries = 0
     while tries < max_tries:
         if len(cands) >= points:

@@ -71,7 +71,7 @@ class ExactNet:
     """The model's per-sample outputs as exact polynomials on the region of a rational point."""
 
     def __init__(self, model):
-        self.net = Net(model)
+        self.net = Net(model, purpose="exact counting (--exact, --degree)")
         if self.net.D > MAX_EXACT_D:
             raise SpecError("--exact", f"exact mode is for tiny models (D <= {MAX_EXACT_D}), D = {self.net.D}")
         self.pieces = {}

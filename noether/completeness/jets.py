@@ -83,7 +83,17 @@ class ActStage:
 class Net:
     """A model reduced to what the counter needs; raises SpecError for unsupported layers."""
 
-    def __init__(self, model):
+    generic = False
+
+    @staticmethod
+    def unsupported(model) -> int | None:
+        """Index of the first layer that is neither linear nor an elementwise activation, or None."""
+        for i, layer in enumerate(model.layers):
+            if not (isinstance(layer, Linear) or (isinstance(layer, Activation) and getattr(layer, "elementwise", False))):
+                return i
+        return None
+
+    def __init__(self, model, purpose: str = "'count'"):
 
         self.model = model
         self.D = model.D
@@ -100,7 +110,7 @@ class Net:
             elif isinstance(layer, Activation) and getattr(layer, "elementwise", False):
                 self.stages.append(ActStage(layer.expr, layer.name, last))
             else:
-                raise SpecError(f"layer[{i}].type", f"'count' supports linear and elementwise "
+                raise SpecError(f"layer[{i}].type", f"{purpose} supports linear and elementwise "
                                 f"activation layers only, not {layer.type!r} ({layer.describe()})")
         self.piecewise = any(isinstance(s, ActStage) and is_piecewise(s.expr) for s in self.stages)
 

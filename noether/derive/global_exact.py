@@ -25,6 +25,7 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SpecError
+from ..expr import postorder
 from .generator import Generator
 from .modeval import P1, P2, ModEvaluator, NotExact, Rejected
 from .charges import normaliser
@@ -105,40 +106,37 @@ MAX_TREE = 200_000
 def tree_size(exprs) -> int:
     """Largest tree size among ``exprs``, in time linear in their shared DAG."""
     size: dict = {}
-    for root in exprs:
-        stack = [root]
-        while stack:
-            e = stack[-1]
-            if e in size:
-                stack.pop()
-                continue
-            todo = [a for a in getattr(e, "args", ()) if a not in size]
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            size[e] = 1 + sum(size[a] for a in getattr(e, "args", ()))
+    for e in postorder(exprs):
+        size[e] = 1 + sum(size[a] for a in getattr(e, "args", ()))
     return max((size[e] for e in exprs), default=0)
 
 
-def symbolic_batch(layers, hs: list[list[sp.Expr]], p: dict) -> list[list[sp.Expr]]:
+def dag_size(exprs) -> int:
+    """Distinct nodes of the DAG the expressions share."""
+    return sum(1 for _ in postorder(exprs))
+
+
+def symbolic_batch(layers, hs: list[list[sp.Expr]], p: dict, size=tree_size, limit: int = MAX_TREE,
+                   what: str = "the exact route") -> list[list[sp.Expr]]:
     """Apply ``layers`` to a batch of symbolic samples (batch-coupled layers see all of them).
 
-    Raises NotExact once an intermediate expression outgrows MAX_TREE nodes."""
+    Raises NotExact once ``size`` of the intermediate expressions (by default the largest tree)
+    outgrows ``limit``; ``what`` names the consumer in that message."""
     for layer in layers:
         hs = layer.symbolic_batch(hs, p)
-        n = tree_size([sp.sympify(e) for h in hs for e in h])
-        if n > MAX_TREE:
-            raise NotExact(f"the symbolic model has {n} nodes after a {layer.type} layer (the exact route builds "
-                           f"up to {MAX_TREE})")
+        n = size([sp.sympify(e) for h in hs for e in h])
+        if n > limit:
+            raise NotExact(f"the symbolic model has {n} nodes after a {layer.type} layer ({what} builds "
+                           f"up to {limit})")
     return hs
 
 
-def model_problem(model) -> Problem:
+def model_problem(model, **limits) -> Problem:
+    """The model's outputs on a batch of symbolic inputs (``limits``: see :func:`symbolic_batch`)."""
     B = batch_size(model)
     xs = [[sp.Symbol(f"x{n}_{j}", real=True) for j in range(model.input)] for n in range(B)]
     p = model.unflatten(np.array(model.symbols, dtype=object))
-    outs = symbolic_batch(model.layers, xs, p)
+    outs = symbolic_batch(model.layers, xs, p, **limits)
     S1 = model.loss.sensitivity(model.output)
     S = [[0] * (j * model.output) + row + [0] * ((B - 1 - j) * model.output) for j in range(B) for row in S1]
     return Problem(list(model.symbols), [x for xx in xs for x in xx],
