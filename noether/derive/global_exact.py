@@ -116,12 +116,13 @@ def dag_size(exprs) -> int:
     return sum(1 for _ in postorder(exprs))
 
 
-def symbolic_batch(layers, hs: list[list[sp.Expr]], p: dict, size=tree_size, limit: int = MAX_TREE,
+def symbolic_batch(layers, hs: list[list[sp.Expr]], p: dict, size=tree_size, limit: int | None = None,
                    what: str = "the exact route") -> list[list[sp.Expr]]:
     """Apply ``layers`` to a batch of symbolic samples (batch-coupled layers see all of them).
 
     Raises NotExact once ``size`` of the intermediate expressions (by default the largest tree)
-    outgrows ``limit``; ``what`` names the consumer in that message."""
+    outgrows ``limit`` (default MAX_TREE); ``what`` names the consumer in that message."""
+    limit = MAX_TREE if limit is None else limit
     for layer in layers:
         hs = layer.symbolic_batch(hs, p)
         n = size([sp.sympify(e) for h in hs for e in h])
