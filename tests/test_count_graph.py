@@ -132,3 +132,26 @@ def test_pooling_kinks_are_branches():
     th = m.init(rng)
     X = np.zeros((6, 16))                          # every sample the same: every kink is pinned
     assert len(g.pinned(th, X)) == 8
+
+
+# -- the derived charges as an upper bound on dim Lie --------------------------------------------
+def test_derived_bound_closes_the_count_and_agrees_with_the_open_one():
+    """D − rank ∇C(θ) bounds dim Lie from above; a count that reaches it stops, with the same
+    number as the count that brackets until the span is stable."""
+    m = Model(3, [Linear(2, bias=False), Linear(3, bias=False)])      # V_0 is below Lie(V): brackets needed
+    closed = count_laws(m, points=2, seed=0)
+    open_ = count_laws(m, points=2, seed=0, with_derived=False)
+    assert closed.laws == open_.laws == 3 and closed.complete
+    assert all(p.closed_by == "derived bound" for p in closed.points)
+    assert all(p.closed_by == "stable" for p in open_.points)
+    assert len(closed.points[0].ranks) < len(open_.points[0].ranks)
+
+
+def test_a_span_past_the_derived_bound_is_a_contradiction():
+    """A bound below what the fields span means a 'charge' that is not conserved: a bug, loudly."""
+    from noether.errors import InternalContradiction
+    m = Model(2, [Linear(3), Activation("relu"), Linear(2)])
+    rng = np.random.default_rng(0)
+    th, X = m.init(rng), rng.standard_normal((80, 2))
+    with pytest.raises(InternalContradiction, match="derived charges leave room for only 5"):
+        lie_rank(Net(m), th, X, rng, bound=5)

@@ -127,7 +127,8 @@ def _print_text(res, out) -> None:
       f"{res.samples} inputs per point\n")
     for i, p in enumerate(res.points):
         w(f"  point {i}: dim V_k = {p.ranks} -> dim Lie = {p.lie_dim}, laws {p.laws}; "
-          f"gap {p.gap:.1e} (kept >= {p.sigma_kept:.1e}, dropped <= {p.sigma_dropped:.1e}), {p.seconds:.2f} s\n")
+          f"gap {p.gap:.1e} (kept >= {p.sigma_kept:.1e}, dropped <= {p.sigma_dropped:.1e}), {p.seconds:.2f} s"
+          + (", closed by the derived charges' bound" if p.closed_by == "derived bound" else "") + "\n")
     if res.laws is None:
         w("laws: no generic count\n")
     elif res.clear:

@@ -37,6 +37,9 @@ import os
 #: between means there is no clear gap and the count is reported as unconfident.
 ZERO = 1e-9
 SOLID = 1e-6
+#: Points with pinned units are counted (every bracket level) only while the first level's upper
+#: estimate stays below this; larger models report them in a note instead.
+LOCAL_BYTES = 512 * 2**20
 #: Machine epsilon: the stand-in for "the next singular value" when a span is full-rank.
 EPS = float(np.finfo(float).eps)
 
@@ -54,6 +57,8 @@ class PointReport:
     frozen: list[str] = field(default_factory=list)   # coordinates θ_j that are conserved here
     seconds: float = 0.0
     extra_laws: int | None = None    # laws here − generic laws (non-generic points only)
+    closed_by: str = "stable"        # "stable": dim V_k stopped growing; "derived bound": it reached
+                                     # D − rank of the derived charges' gradients (exact from there)
 
 
 @dataclass
@@ -216,9 +221,15 @@ def n_samples(net: Net, state_dim: int) -> int:
 
 def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generator,
              flow: str = "gradient", gamma: float = 1.0, v: np.ndarray | None = None,
-             max_levels: int = 12, oversample: int = 8, U: np.ndarray | None = None) -> PointReport:
+             max_levels: int = 12, oversample: int = 8, U: np.ndarray | None = None,
+             bound: int | None = None) -> PointReport:
     """dim Lie(V) at one point (θ, or (0, θ, v) for momentum) for the samples ``X``; ``U``
-    (k × r, default identity) the output directions of the loss (:func:`loss_directions`)."""
+    (k × r, default identity) the output directions of the loss (:func:`loss_directions`).
+
+    ``bound``: an upper bound on dim Lie(V)(θ) known independently, D − rank{∇C_i(θ)} for
+    exactly conserved C_i (each ∇C_i is orthogonal to every field, hence to every bracket).
+    Once the span reaches it the rank is exact and no further level is evaluated; a span past
+    it is an :class:`InternalContradiction`."""
     t0 = time.perf_counter()
     D, P, k = net.D, X.shape[0], net.k
     U = np.eye(k) if U is None else U
@@ -269,7 +280,14 @@ def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generato
     span = _Span(n)
     span.add(base)
     ranks = [span.rank]
+    closed = "stable"
     for level in range(1, max_levels + 1):
+        if bound is not None and span.rank > bound:
+            raise InternalContradiction(f"{net.model.name}: the gradient fields span {span.rank} directions at a "
+                                        f"point, but the derived charges leave room for only {bound}")
+        if bound is not None and span.rank == bound and span.clear:
+            closed = "derived bound"
+            break
         if span.rank == n:
             break
         N = n - span.rank + oversample
@@ -284,31 +302,58 @@ def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generato
     if flow == "gradient":
         colnorm = np.linalg.norm(span.Q, axis=0) if span.rank else np.zeros(n)
         frozen = [net.model.parameters[j] for j in np.flatnonzero(colnorm < 1e-8)]
-    return PointReport(lie_dim=span.rank, laws=n - span.rank, ranks=ranks,
+    return PointReport(lie_dim=span.rank, laws=n - span.rank, ranks=ranks, closed_by=closed,
                        sigma_kept=float(span.kept) if np.isfinite(span.kept) else 1.0,
                        sigma_dropped=float(span.dropped), gap=float(span.gap), clear=span.clear,
                        frozen=frozen, seconds=time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------------------------------------
-def derived_count(model, flow: str, rng: np.random.Generator, gamma: float = 1.0) -> tuple[int | None, str]:
+def _derivation(model):
+    """(derive(model), None), or (None, why) when the derivation fails: a count never hides behind it."""
+    try:
+        return derive(model), None
+    except Exception as exc:  # noqa: BLE001 - a derivation failure must not hide the count
+        return None, f"noether.derive failed ({type(exc).__name__}: {exc})"
+
+
+def derived_count(model, flow: str, rng: np.random.Generator, gamma: float = 1.0,
+                  d=None) -> tuple[int | None, str]:
     """Independent charges explained by linear+affine symmetries, and where the number came from.
 
     Gradient flow: ``derive(model).n_independent_charges``.  Momentum: the functionally
     independent Noether charges e^{γt}(Aθ + c)·θ̇ of the generators with antisymmetric A, whose
-    source vanishes (docs/theory.md §6; Marcotte, Gribonval, Peyré, ICML 2024).
+    source vanishes (docs/theory.md §6; Marcotte, Gribonval, Peyré, ICML 2024).  ``d``: a
+    derivation already made.
     """
 
-    try:
-        d = derive(model)
-    except Exception as exc:  # noqa: BLE001 - a derivation failure must not hide the count
-        return None, f"noether.derive failed ({type(exc).__name__}: {exc})"
+    if d is None:
+        d, why = _derivation(model)
+        if d is None:
+            return None, why
     if flow == "gradient":
         n = d.n_independent_charges
         return (int(n), "noether.derive") if n is not None else (None, "model too large for explicit charges")
     n = d.n_independent_noether_charges(gamma)
     return (int(n), "noether.derive (Noether charges of antisymmetric generators)") if n is not None \
         else (None, "model too large for explicit generators")
+
+
+def derived_bound(d, theta: np.ndarray) -> int | None:
+    """D − rank{∇C_i(θ)} over the derived charges: an upper bound on dim Lie(V)(θ) (each ∇C_i is
+    orthogonal to every gradient field and so to every bracket).  None without explicit charges
+    or without a clear rank gap (the charges' gradients are exact small-integer-coefficient
+    fields, so a clear gap is the rule)."""
+    if d is None or not d.charges:
+        return None
+    G = np.array([c.generator.evaluate(theta) for c in d.charges])
+    s = np.linalg.svd(G, compute_uv=False)
+    if not s.size or s[0] == 0:
+        return None
+    r = int(np.sum(s > ZERO * s[0]))
+    if np.any((s > ZERO * s[0]) & (s < SOLID * s[0])):
+        return None
+    return theta.size - r
 
 
 def centred(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -418,6 +463,12 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
     notes: list[str] = []
     if net.k != model.output:
         notes.append(f"batch-coupled layers: a sample is a batch of {net.k // model.output} inputs, as in the derivation")
+    d, why = _derivation(model) if with_derived else (None, None)
+    bound = (lambda th: derived_bound(d, th)) if flow == "gradient" else (lambda th: None)
+    # a point with pinned units needs every bracket level (its local laws keep it below the
+    # bound): evaluated only while its first level is small
+    local_ok = estimate_bytes(net, n, P)[1] <= LOCAL_BYTES
+    skipped_local = 0
     tries = 0
     while tries < max_tries:
         if len(cands) >= points:
@@ -429,16 +480,18 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
         X = rng.standard_normal((P, net.d_in))
         v = rng.standard_normal(net.D) if flow == "momentum" else None
         pins = pinned_units(net, theta, X)
-        if pins and len(local) < max_local:
-            rep = lie_rank(net, theta, X, rng, flow, gamma, v, U=U)
+        if pins and len(local) < max_local and local_ok:
+            rep = lie_rank(net, theta, X, rng, flow, gamma, v, U=U, bound=bound(theta))
             rep.pinned = pins
             local.append(rep)
+        elif pins:
+            skipped_local += 1
         if net.piecewise:
             theta = centred(net, theta, X, rng)
             pins = pinned_units(net, theta, X)
         if pins:
             continue
-        cands.append(lie_rank(net, theta, X, rng, flow, gamma, v, U=U))
+        cands.append(lie_rank(net, theta, X, rng, flow, gamma, v, U=U, bound=bound(theta)))
     laws = lie_dim = gap = None
     clear = False
     if cands:
@@ -459,9 +512,16 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
             p.extra_laws = p.laws - laws
     else:
         notes.append(f"no point without dead/always-active units in {tries} draws: no generic count")
+    if skipped_local and not local_ok:
+        notes.append(f"{skipped_local} random point(s) had pinned units; their local laws are not counted at "
+                     f"D = {net.D} (`noether local` counts them for given data)")
+    if any(p.closed_by == "derived bound" for p in cands):
+        notes.append("dim Lie reached D − rank of the derived charges' gradients: exact there, no further "
+                     "bracket level was needed")
     derived, source = (None, "not computed")
     if with_derived:
-        derived, source = derived_count(model, flow, np.random.default_rng(seed + 1), gamma)
+        derived, source = derived_count(model, flow, np.random.default_rng(seed + 1), gamma, d) \
+            if d is not None else (None, why)
     if clear and laws is not None and derived is not None and derived > laws:
 
         raise InternalContradiction(f"{model.name}: {derived} independent derived charges [{source}] but only "

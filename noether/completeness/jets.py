@@ -223,8 +223,11 @@ def jfunc(expr: sp.Expr, deriv: int, zj: dict) -> dict:
     n = {m: v for m, v in zj.items() if m}
     if not n:
         return out
-    power = {0: np.ones_like(z0)}
-    for j in range(1, nbits + 1):
+    # the highest order that contributes: σ^(deriv+j) ≡ 0 beyond it (ReLU: σ'' = 0), so the
+    # powers of the nilpotent part past it are never formed
+    top = max((j for j in range(1, nbits + 1) if not zero[deriv + j]), default=0)
+    power = {0: 1.0}
+    for j in range(1, top + 1):
         power = jmul(power, n, None)
         if not power:
             break
