@@ -9,24 +9,61 @@ Pipeline, one direction:  spec -> Model -> Derivation -> Kernels -> Run -> Repor
 (4, 4)
 """
 
+import importlib
+import sys
+import types
+
 from ._version import __version__
 
-from . import actions, align  # composer packages: noether.actions (group actions), noether.align (Re-Basin, LMC)
-from .actions import GroupAction, GroupElement, group_action, nonlinear_action, nonlinear_teleport
-from .derive import Derivation, derive
-from .errors import DivergenceError, SpecError
-from .kernels.codegen import Kernels, build_kernels
-from .local import LocalResult, local_symmetries
-from .local_laws import region_counts
-from .model import Activation, Layer, Linear, Loss, Model
-from .report import LawCheck, Report
-from .run.datasets import load_dataset
-from .run.params import load_params, save_params
-from .run.sweep import rotation_combinations
-from .run.verify_optim import charge_matrices, generator_sparse
-from .teleport import TeleportResult, prepare, teleport
-from .train import TrainResult, intervention_steps, train
-from .verify import VerifyOptions, verify
+#: Public name -> the module that defines it.  Loaded on first use (PEP 562), so a verb that
+#: needs only the model layer (``noether count`` refusing a model too large for memory, ``--help``)
+#: does not pay for importing the derivation, kernels and composers.
+_SOURCES = {
+    "actions": None, "align": None,        # composer packages, re-exported as such
+    "GroupAction": "actions", "GroupElement": "actions", "group_action": "actions",
+    "nonlinear_action": "actions", "nonlinear_teleport": "actions",
+    "Derivation": "derive", "derive": "derive",
+    "DivergenceError": "errors", "SpecError": "errors",
+    "Kernels": "kernels.codegen", "build_kernels": "kernels.codegen",
+    "LocalResult": "local", "local_symmetries": "local", "region_counts": "local_laws",
+    "Activation": "model", "Layer": "model", "Linear": "model", "Loss": "model", "Model": "model",
+    "LawCheck": "report", "Report": "report",
+    "load_dataset": "run.datasets", "load_params": "run.params", "save_params": "run.params",
+    "rotation_combinations": "run.sweep", "charge_matrices": "run.verify_optim",
+    "generator_sparse": "run.verify_optim",
+    "TeleportResult": "teleport", "prepare": "teleport", "teleport": "teleport",
+    "TrainResult": "train", "intervention_steps": "train", "train": "train",
+    "VerifyOptions": "verify", "verify": "verify",
+}
+
+#: Functions that share their module's name.  The import system binds a submodule as an
+#: attribute of its package once it is imported; these names keep meaning the function.
+_SHADOWED = frozenset({"derive", "teleport", "train", "verify"})
+
+
+def __getattr__(name: str):
+    if name not in _SOURCES:
+        raise AttributeError(f"module 'noether' has no attribute {name!r}")
+    src = _SOURCES[name]
+    value = importlib.import_module(f".{src or name}", __name__)
+    if src is not None:
+        value = getattr(value, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SOURCES))
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name, value):
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     # the pipeline
