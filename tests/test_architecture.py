@@ -247,3 +247,18 @@ def test_derivations_use_only_the_public_api(script):
             public = _public_names(node.module)
             bad += [f"{node.module}.{a.name}" for a in node.names if a.name not in public]
     assert not bad, f"{script.name} imports non-public names: {bad}"
+
+
+def test_package_root_is_lazy_and_keeps_its_functions():
+    """``import noether`` loads no heavy module; every public name resolves; the functions named
+    like their modules stay functions after those modules are imported."""
+    import subprocess
+    import sys
+    code = ("import sys, noether; heavy = [m for m in ('sympy', 'numba', 'scipy', 'noether.derive') if m in sys.modules]; "
+            "assert not heavy, heavy; import noether.derive.derivation, noether.teleport_nonlinear; "
+            "import noether.verify, noether.train; "
+            "assert all(callable(getattr(noether, n)) and not isinstance(getattr(noether, n), type(sys)) "
+            "for n in ('derive', 'teleport', 'train', 'verify')); "
+            "missing = [n for n in noether.__all__ if not hasattr(noether, n)]; assert not missing, missing")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
