@@ -68,3 +68,20 @@ def test_cli_bad_radial_exits_2(tmp_path):
                        text=True, env=env)
     assert p.returncode == 2
     assert len(p.stderr.strip().splitlines()) == 1 and "layer[1].f" in p.stderr
+
+
+def test_activation_substitution_keeps_the_function():
+    """Activation.symbolic builds Max/Min unevaluated on symbolic arguments (sympy's sign search
+    on a large argument cost seconds per unit); the function is unchanged, and a numeric
+    argument still gives a number."""
+    import sympy as sp
+    from noether.model.activation import substitute
+    from noether.model.catalogue import ACTIVATIONS, z
+    a = sp.Symbol("a", real=True)
+    for name, e in ACTIVATIONS.items():
+        u, v = substitute(e, 2 * a + 1), e.subs(z, 2 * a + 1)
+        for val in (-1.3, -0.5, 0.4, 2.0):
+            # both sides evaluate the same elementary operations: a few ulps of O(1) values
+            assert abs(float(u.subs(a, val)) - float(v.subs(a, val))) < 1e-12, name
+        w = substitute(e, sp.Float(0.7))
+        assert w.is_number and abs(float(w) - float(e.subs(z, 0.7))) < 1e-15, name

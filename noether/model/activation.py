@@ -57,7 +57,7 @@ class Activation(Layer):
         return list(ins), {}
 
     def symbolic(self, x, p):
-        return [self.expr.subs(z, xi) for xi in x]
+        return [substitute(self.expr, xi) for xi in x]
 
     def forward(self, X, p):
         return np.broadcast_to(np.asarray(self._np(X), dtype=float), X.shape).copy()
@@ -89,6 +89,26 @@ class Activation(Layer):
 
     def to_spec(self):
         return {"type": self.type, "fn": self.name}
+
+
+def substitute(expr: sp.Expr, value: sp.Expr) -> sp.Expr:
+    """σ(value): ``expr`` with z replaced, Max/Min built unevaluated.  Evaluating Max(u, 0) on a
+    large symbolic u makes sympy look for a sign of u (``_find_localzeros``, ``factor_terms``),
+    seconds per unit after a convolution into batch statistics, and at a generic point there is
+    none to find; the value is the same function either way."""
+    if not expr.has(sp.Max, sp.Min):
+        return expr.subs(z, value)
+
+    def build(e):
+        if e == z:
+            return value
+        if not e.args or not e.has(z):
+            return e
+        args = [build(a) for a in e.args]
+        if isinstance(e, (sp.Max, sp.Min)) and not all(a.is_number for a in args):
+            return e.func(*args, evaluate=False)
+        return e.func(*args)
+    return build(expr)
 
 
 def _heaviside(x, h0=0.5):
