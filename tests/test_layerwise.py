@@ -144,3 +144,23 @@ def test_an_empty_verification_is_not_success():
     assert not rep.ok and rep.verdict.startswith("no laws were checked")
     rep.add("C", "gd", 1e-12, 1e-10)
     assert rep.ok and rep.verdict.startswith("all laws hold")
+
+
+def test_null_space_with_a_small_genuine_singular_value():
+    """A direction broken only at O(eps) (layernorm's eps = 1e-5 breaking a scale symmetry)
+    leaves σ ≈ 1e-5·σ_max: the Gram eigenvalues (resolution ~1e-8·σ_max) cannot separate it from
+    the null ones, and the search raised 'no clear singular-value gap' on attention → layernorm →
+    linear.  The SVD of the triangular factor resolves it; the null basis is the true one."""
+    from noether.derive.layerwise import _null
+    rng = np.random.default_rng(0)
+    n = 10
+    U, _ = np.linalg.qr(rng.standard_normal((200, n)))
+    Vt, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    s = np.array([1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 1.3e-5, 0.0, 0.0])
+    M = U @ np.diag(s) @ Vt.T
+    V, gap, _ = _null(M, ())
+    assert V.shape[0] == 2
+    # the returned rows span the two exact null directions: residual at float64 rounding of
+    # O(1) entries (1e-16 per product, n terms), relative to the kept σ = 1.3e-5 it is tiny
+    assert np.abs(M @ V.T).max() < 1e-12 * np.abs(V).max()
+    assert gap[0] < 1e-12 and gap[1] > 1e-6

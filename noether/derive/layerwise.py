@@ -388,13 +388,33 @@ def _null(M: np.ndarray, sig):
     s_null = np.concatenate([s_keep[null], s_zero])
     gap = (float(s_null.max() / top) if len(s_null) else 0.0,
            float(s_keep[~null].min() / top) if (~null).any() else 1.0)
+    if gap[1] < 1e2 * GRAM_RTOL and len(keep):
+        # a genuine σ near the Gram's rounding floor (~1e-8·σ_max), e.g. a scale symmetry that a
+        # normalisation's eps breaks only at O(eps) = 1e-5: the eigenvalues cannot separate it,
+        # and its eigenvector mixes into the null ones at ~1e-16/σ² (~1e-6, too much to
+        # rationalise).  The SVD of the triangular factor resolves σ to ~1e-16·σ_max instead.
+        R = np.linalg.qr(Ms[:, keep], mode="r")
+        _, s_keep, W = np.linalg.svd(R)
+        s_keep = np.concatenate([s_keep, np.zeros(len(W) - len(s_keep))])   # fewer rows than columns
+        top = max(s_keep[0], 1e-300)
+        null = s_keep < RTOL * top
+        s_null = np.concatenate([s_keep[null], s_zero])
+        gap = (float(s_null.max() / top) if len(s_null) else 0.0,
+               float(s_keep[~null].min() / top) if (~null).any() else 1.0)
+        if gap[1] >= 1e2 * RTOL:
+            return _basis(W, null, keep, zero, scale, M.shape[1]), gap, scale
     if gap[1] < 1e2 * GRAM_RTOL:
         raise GlobalSearchError(f"family {Family(sig, [], [], gap).name}: no clear singular-value gap "
                                 f"({gap[0]:.1e} / {gap[1]:.1e})")
-    V = np.zeros((int(null.sum()) + int(zero.sum()), M.shape[1]))
+    return _basis(W, null, keep, zero, scale, M.shape[1]), gap, scale
+
+
+def _basis(W, null, keep, zero, scale, n) -> np.ndarray:
+    """Null rows of W (over the ``keep`` columns) and e_j per ``zero`` column, unscaled."""
+    V = np.zeros((int(null.sum()) + int(zero.sum()), n))
     V[:int(null.sum()), keep] = W[null]
     V[np.arange(int(null.sum()), len(V)), np.flatnonzero(zero)] = 1.0
-    return V / scale[None, :], gap, scale
+    return V / scale[None, :]
 
 
 # -- members: a family at given marks, at any widths ------------------------------------------------
