@@ -99,14 +99,20 @@ class Derivation:
         if not self.algebra.explicit:
             return []
         out = []
+        groups = []
         for itf in self.algebra.interfaces:
             names = {f.name for f in self.algebra.families if f.itf is itf}
-            gens = [g for g in self.algebra.generators if g.family in names]
+            groups.append((itf.name, [g for g in self.algebra.generators if g.family in names]))
+        # no interfaces: the exact global search found the algebra as a whole, and its
+        # antisymmetric combinations are searched over all of it (this read 0 before)
+        if not groups:
+            groups.append(("global", list(self.algebra.generators)))
+        for name, gens in groups:
             # every unordered pair {r, c} that any A touches, in either order
             keys = sorted({(min(r, c), max(r, c)) for g in gens for r, c in g.A})
             sym = [[g.A.get((r, c), 0) + g.A.get((c, r), 0) for g in gens] for r, c in keys]
             for k, vec in enumerate(rational_null(sym, len(gens)) if gens else []):
-                out.append(Generator.combine(list(zip(vec, gens)), f"R.{itf.name}.{k}", f"R.{itf.name}"))
+                out.append(Generator.combine(list(zip(vec, gens)), f"R.{name}.{k}", f"R.{name}"))
         return out
 
     def n_independent_noether_charges(self, gamma: float = 1.0) -> int | None:
