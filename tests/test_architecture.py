@@ -259,6 +259,7 @@ def test_package_root_is_lazy_and_keeps_its_functions():
             "import noether.verify, noether.train; "
             "assert all(callable(getattr(noether, n)) and not isinstance(getattr(noether, n), type(sys)) "
             "for n in ('derive', 'teleport', 'train', 'verify')); "
-            "missing = [n for n in noether.__all__ if not hasattr(noether, n)]; assert not missing, missing")
+            "missing = [n for n in noether.__all__ if not hasattr(noether, n)]; assert not missing, missing; "
+            "assert set(noether.__all__) == set(noether._SOURCES) | {'__version__'}")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr

@@ -9,7 +9,7 @@ momentum (ICML 2024, "Keep the momentum") the same count is made for the lifted 
 
 Algorithm (general, no tables): V_{k+1} = V_k + [V_0, V_k].  At a random point we evaluate
 right-nested brackets of *random elements* of V_0 exactly to float rounding with nilpotent
-jets (:mod:`.complete_jets`); by multilinearity, ``n − rank V_k + oversample`` random brackets
+jets (:mod:`.jets`); by multilinearity, ``n − rank V_k + oversample`` random brackets
 span the new directions.  Once dim V_{k+1}(θ) = dim V_k(θ) at a generic point, the
 distribution is involutive there, so Lie(V)(θ) = V_k(θ) (Frobenius; Marcotte et al. Prop. 3.7).
 Ranks are read with an SVD and the singular-value gap is reported; a missing gap makes the
@@ -216,7 +216,11 @@ def loss_directions(model, rng: np.random.Generator, trials: int = 4) -> np.ndar
 
 def n_samples(net: Net, state_dim: int) -> int:
     """Inputs per point: enough Jacobian rows (P·k) to span up to the state dimension twice."""
-    return int(max(64, np.ceil(4 * state_dim / net.k) + 16))
+    return _samples(net.k, state_dim)
+
+
+def _samples(k: int, state_dim: int) -> int:
+    return int(max(64, np.ceil(4 * state_dim / k) + 16))
 
 
 def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generator,
@@ -414,7 +418,7 @@ def make_net(model, flow: str = "gradient"):
         return Net(model)
     k = model.output * batch_size(model)
     n = model.D if flow == "gradient" else 2 * model.D + 1
-    P = int(max(64, np.ceil(4 * n / k) + 16))
+    P = _samples(k, n)
     _refuse(8 * 3 * P * k * model.D, model.D, P)
     return GraphNet(model)
 

@@ -5,7 +5,7 @@ each side of its kink at 0) are polynomial on the activation region of a point, 
 exact signs of the pre-activations at a rational θ₀ and rational inputs.  The gradient fields
 are sparse polynomials over QQ (``sympy.polys.rings``; flint-backed when python-flint is
 installed), brackets are taken exactly, the function space V_k is kept reduced (exact sparse
-elimination), and dim V_k(θ₀) is an exact rank.  Stopping rule as in :mod:`.complete`
+elimination), and dim V_k(θ₀) is an exact rank.  Stopping rule as in :mod:`.count`
 (Marcotte, Gribonval, Peyré, NeurIPS 2023): dim V_{k+1}(θ₀) = dim V_k(θ₀).
 """
 

@@ -150,16 +150,10 @@ class GraphNet:
                 vals[i] = out
             elif kind == FUNC:
                 vals[i] = jfunc(data, 0, vals[kids[0]])
-            elif kind == CHOICE:
+            elif kind in (CHOICE, PIECEWISE):
                 sel = self._choice(i, vals)
                 out = {}
-                for b, c in enumerate(kids):
-                    _jadd(out, vals[c], sel == b)
-                vals[i] = out
-            elif kind == PIECEWISE:
-                sel = self._choice(i, vals)
-                out = {}
-                for b, c in enumerate(kids[0::2]):
+                for b, c in enumerate(self._branches(i)):
                     _jadd(out, vals[c], sel == b)
                 vals[i] = out
             elif kind == REL:
@@ -173,6 +167,11 @@ class GraphNet:
             else:  # NOT
                 vals[i] = {0: np.logical_not(vals[kids[0]][0])}
         return vals
+
+    def _branches(self, i: int) -> tuple:
+        """The value nodes a CHOICE or PIECEWISE node picks from (Piecewise interleaves conditions)."""
+        kind, kids, _ = self.nodes[i]
+        return kids if kind == CHOICE else kids[0::2]
 
     def _choice(self, i: int, vals: list) -> np.ndarray:
         """Branch taken at node i, from the real parts (argmax/argmin, or first true condition)."""
@@ -222,8 +221,7 @@ class GraphNet:
                 _jadd(adj.setdefault(kids[0], {}), jmul(a, jfunc(data, 1, vals[kids[0]]), None))
             elif kind in (CHOICE, PIECEWISE):
                 sel = self._choice(i, vals)
-                branches = kids if kind == CHOICE else kids[0::2]
-                for b, c in enumerate(branches):
+                for b, c in enumerate(self._branches(i)):
                     _jadd(adj.setdefault(c, {}), a, sel == b)
         return grads
 

@@ -382,12 +382,8 @@ def _null(M: np.ndarray, sig):
     lam, W = np.linalg.eigh(Ms[:, keep].T @ Ms[:, keep]) if len(keep) else (np.zeros(0), np.zeros((0, 0)))
     s_keep = np.sqrt(np.clip(lam[::-1], 0.0, None))
     W = W[:, ::-1].T
-    top = max(s_keep[0] if len(s_keep) else 0.0, 1e-300)
-    null = s_keep < GRAM_RTOL * top
     s_zero = norms[zero] / scale[zero]
-    s_null = np.concatenate([s_keep[null], s_zero])
-    gap = (float(s_null.max() / top) if len(s_null) else 0.0,
-           float(s_keep[~null].min() / top) if (~null).any() else 1.0)
+    null, gap = _split(s_keep, s_zero, GRAM_RTOL)
     if gap[1] < 1e2 * GRAM_RTOL and len(keep):
         # a genuine σ near the Gram's rounding floor (~1e-8·σ_max), e.g. a scale symmetry that a
         # normalisation's eps breaks only at O(eps) = 1e-5: the eigenvalues cannot separate it,
@@ -396,17 +392,23 @@ def _null(M: np.ndarray, sig):
         R = np.linalg.qr(Ms[:, keep], mode="r")
         _, s_keep, W = np.linalg.svd(R)
         s_keep = np.concatenate([s_keep, np.zeros(len(W) - len(s_keep))])   # fewer rows than columns
-        top = max(s_keep[0], 1e-300)
-        null = s_keep < RTOL * top
-        s_null = np.concatenate([s_keep[null], s_zero])
-        gap = (float(s_null.max() / top) if len(s_null) else 0.0,
-               float(s_keep[~null].min() / top) if (~null).any() else 1.0)
+        null, gap = _split(s_keep, s_zero, RTOL)
         if gap[1] >= 1e2 * RTOL:
             return _basis(W, null, keep, zero, scale, M.shape[1]), gap, scale
     if gap[1] < 1e2 * GRAM_RTOL:
         raise GlobalSearchError(f"family {Family(sig, [], [], gap).name}: no clear singular-value gap "
                                 f"({gap[0]:.1e} / {gap[1]:.1e})")
     return _basis(W, null, keep, zero, scale, M.shape[1]), gap, scale
+
+
+def _split(s_keep: np.ndarray, s_zero: np.ndarray, rtol: float) -> tuple[np.ndarray, tuple[float, float]]:
+    """Which singular values (descending) are null at ``rtol``, and the relative gap
+    (largest null, smallest kept) counting the split-off zero columns as null."""
+    top = max(s_keep[0] if len(s_keep) else 0.0, 1e-300)
+    null = s_keep < rtol * top
+    s_null = np.concatenate([s_keep[null], s_zero])
+    return null, (float(s_null.max() / top) if len(s_null) else 0.0,
+                  float(s_keep[~null].min() / top) if (~null).any() else 1.0)
 
 
 def _basis(W, null, keep, zero, scale, n) -> np.ndarray:
