@@ -131,12 +131,12 @@ def test_nesterov_on_a_net_without_rotations_reports_no_rotation_decay(tmp_path)
 
 
 def test_charges_not_built_are_unknown_not_zero(tmp_path):
-    """A cross-entropy MLP 4-40-3 has 1848 structured family members, past the explicit limit, so
-    no charges are built.  The count is unknown, not 0 (it was printed as 0), and verify refuses
-    rather than pass a check of nothing."""
+    """A linear cross-entropy MLP 4-40-3 has more than 1500 structured family members (gl(40)
+    alone has 1600), past the explicit limit, so no charges are built.  The count is unknown, not
+    0 (it was printed as 0), and verify refuses rather than pass a check of nothing."""
     p = tmp_path / "ce.toml"
-    p.write_text(SPEC.format(fn="relu").replace("input = 3", 'input = 4\nloss = "cross_entropy"')
-                 .replace("out = 4", "out = 40").replace("out = 2", "out = 3"))
+    p.write_text('input = 4\nloss = "cross_entropy"\n[[layer]]\ntype = "linear"\nout = 40\n'
+                 '[[layer]]\ntype = "linear"\nout = 3\n')
     r = cli("derive", str(p), "--json")
     assert r.returncode == 0, r.stderr
     import json

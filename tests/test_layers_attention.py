@@ -162,9 +162,10 @@ def test_verify_attention(name):
     flat = {c.charge for c in rep.checks if c.check == "bregman" and c.law.startswith("Q = 0 to rounding")}
     assert flat == along_bk
     # the fields along b_K are the (D + 1)·d_k = 18·2 θ-multiples of ∂/∂b_K; the structured search
-    # lists those depending on b_K only, d_k·(d_k + 1) = 6, and counts the other d_k·(D − d_k) = 30
-    assert len(flat) == (6 if bk else 0)
-    assert d.algebra.flat_members == (2 * (m.D - 2) if bk else 0)
+    # lists the d_k = 2 constant ones and counts the other d_k·D = 34
+    assert len(flat) == (2 if bk else 0)
+    assert d.algebra.flat_members == (2 * m.D if bk else 0)
+    assert d.dim == len(d.algebra.generators) + d.algebra.flat_members
 
 
 def test_spec_round_trip_and_errors():

@@ -12,6 +12,7 @@ import sympy as sp
 
 from noether.cli import main
 from noether.derive.derivation import derive
+from noether.derive.flat import FlatTranslations
 from noether.derive.global_exact import global_exact
 from noether.derive.layerwise import layout, reduction_widths, structured
 from noether.model import Model, user_layer
@@ -62,6 +63,45 @@ def test_structured_agrees_with_global_search(name):
     s = structured(m)
     assert s.exact is not None
     assert _counts(s.exact, s.flat_members) == _counts(global_exact(m)), name
+
+
+FLAT = {
+    "cross_entropy": SMALL["cross_entropy"],
+    "attention_key_bias": "input = 1\nseq = 2\n" + _L("attention", d_k=2, d_v=1, out=1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLAT))
+def test_fields_along_flat_translations_are_counted_not_listed(name):
+    """Every field with values in the loss's flat translations T is a symmetry.  The structured
+    search lists the constant ones and counts the others; the global search lists them all.  dim,
+    orbit rank, the charges and the heavy-ball Noether charges (with the rotations inside T built
+    from the listed translations) must agree, and no listed field other than a constant one may
+    take its values in T."""
+    m = Model.from_toml(FLAT[name])
+    s, g = derive(m, method="structured"), derive(m, method="global")
+    assert s.algebra.flat_members > 0
+    assert (s.dim, s.orbit_rank, s.n_independent_charges, s.n_independent_noether_charges()) == \
+        (g.dim, g.orbit_rank, g.n_independent_charges, g.n_independent_noether_charges()), name
+    consts = np.array([[float(x.c.get(r, 0)) for r in range(m.D)] for x in s.algebra.generators if x.c and not x.A])
+    _, sv, Vt = np.linalg.svd(consts, full_matrices=False)
+    flat = FlatTranslations(Vt[sv > 1e-9 * sv[0]])
+    assert flat.dim == len(consts)          # the listed translations are independent
+    assert not [x.name for x in s.algebra.generators if x.A and len(flat.valued_combinations([x]))]
+
+
+def test_cross_entropy_charges_are_per_unit():
+    """A unit's rescaling is not mixed with whole-layer scalings or with fields along the flat
+    translations: each quadratic charge is one hidden unit's ‖W1[k]‖² + b1[k]² − ‖W2[:, k]‖²
+    (3 + 1 + 4 parameters), and the linear ones are the column and bias sums of the logits."""
+    m = Model.from_toml('input = 3\nloss = "cross_entropy"\n' + _L("linear", out=5)
+                        + _L("activation", fn="leaky_relu") + _L("linear", out=4))
+    d = derive(m)
+    quad = [c for c in d.charges if c.generator.A]
+    lin = [c for c in d.charges if not c.generator.A]
+    assert len(quad) == 5 and len(lin) == 6
+    assert all(len(c.expr.free_symbols) == 8 for c in quad)
+    assert sorted(len(c.expr.free_symbols) for c in lin) == [4] * 6
 
 
 def test_user_layer_agrees_with_global_search():

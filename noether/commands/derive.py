@@ -30,6 +30,19 @@ def run(args) -> int:
     return 0
 
 
+#: A charge with more terms than this is printed as its first terms and a count (--json has it all).
+SHOWN_TERMS = 12
+
+
+def _abbreviated(expr, fmt) -> str:
+    """``fmt(expr)``, or for a sum of more than SHOWN_TERMS terms its first ones and the count
+    (printing a 5000-term sum takes seconds and helps no reader)."""
+    if not isinstance(expr, sp.Add) or len(expr.args) <= SHOWN_TERMS:
+        return fmt(expr)
+    head = sorted(expr.args[:4 * SHOWN_TERMS], key=sp.default_sort_key)[:SHOWN_TERMS]
+    return f"{fmt(sp.Add(*head))} + ... ({len(expr.args)} terms; all of them in --json)"
+
+
 def text_report(d, latex: bool = False) -> str:
     m = d.model
     fmt = (lambda e: sp.latex(e)) if latex else (lambda e: str(e))
@@ -60,7 +73,7 @@ def text_report(d, latex: bool = False) -> str:
     if d.charges:
         for c in d.charges:
             if ".mixed" in c.family:
-                out.append(f"  {c.name}:  {fmt(c.expr)}")
+                out.append(f"  {c.name}:  {_abbreviated(c.expr, fmt)}")
     out.append("")
     out.append("Discrete symmetries:")
     for s in d.discrete:

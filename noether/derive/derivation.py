@@ -26,6 +26,7 @@ from .discrete import derive_discrete, discrete_symmetries
 from .lagrangian import derive_bregman, eta, gamma, t
 from .laws import Law, derive_law, NotLinear, derive_state_law
 from .rank import field_rank
+from .flat import flat_rotations
 from .generator import Generator
 from .linalg import rational_null
 from .general import general_algebra
@@ -113,6 +114,10 @@ class Derivation:
             sym = [[g.A.get((r, c), 0) + g.A.get((c, r), 0) for g in gens] for r, c in keys]
             for k, vec in enumerate(rational_null(sym, len(gens)) if gens else []):
                 out.append(Generator.combine(list(zip(vec, gens)), f"R.{name}.{k}", f"R.{name}"))
+        if getattr(self.algebra, "flat_members", 0):
+            # the fields with values in the loss's flat translations are counted, not listed;
+            # their rotations t uᵀ − u tᵀ are built from the listed translations (.flat)
+            out += flat_rotations([g for g in self.algebra.generators if g.c and not g.A])
         return out
 
     def n_independent_noether_charges(self, gamma: float = 1.0) -> int | None:
@@ -125,7 +130,9 @@ class Derivation:
         rows = []
         for g in self.rotations:
             X = g.evaluate(theta)
-            At_v = g.matrix(self.model.D).T @ v
+            r, c, a, _, _ = g.numeric()
+            At_v = np.zeros(self.model.D)
+            np.add.at(At_v, c, a * v[r])
             rows.append(np.concatenate([[gamma * (X @ v)], At_v, X]))
         if not rows:
             return 0
@@ -177,7 +184,10 @@ class Derivation:
                     pass
             return d
 
-        explicit = self.algebra.explicit and m.D <= EXPLICIT_D
+        # beyond EXPLICIT_D the per-interface method gives its generators and charges as indexed
+        # families; an algebra of explicit generators only (the general route) has no families,
+        # so it is listed as it is at any size
+        explicit = self.algebra.explicit and (m.D <= EXPLICIT_D or not self.algebra.families)
         syms = m.symbols
         out: dict = {
             "model": m.to_dict(),

@@ -39,6 +39,8 @@ from .global_exact import (P2, GlobalSearchError, batch_size, model_problem,
                            sample_rows, summarise)
 from .globalsearch import jacobian_sample
 from .span import P as SPAN_P, Span, independent
+from .flat import FlatTranslations
+from .linalg import rational_rref
 from .modeval import NotExact
 from ..model.layer import Layer
 from ..model.residual import Residual
@@ -330,7 +332,13 @@ def solve_signature(Ls: list[Layout], sig, samplers: list[Sampler], constant: bo
     full = pats_full[0][1]
     if not full:
         return Family(sig, [], [], (0.0, 1.0))
-    keys = sorted(full, key=repr) + sorted(set(pats_full[0][0]) - full, key=repr)
+    # the patterns that touch no mark first, most entries first, then the mark-touching ones: the
+    # echelon rows that pivot on the former hold the copies of fields with fewer marks (repeats,
+    # removed by prune), and the rows pivoting on mark-touching patterns are zero on them, so a
+    # unit's rescaling is not mixed with a whole-layer scaling or a field along the loss's flat
+    # translations that holds a whole block
+    rest = sorted(set(pats_full[0][0]) - full, key=lambda k: (-len(pats_full[0][0][k][0]), repr(k)))
+    keys = rest + sorted(full, key=repr)
     n_full, n = len(full), len(keys)
 
     def system(lo, hi):
@@ -359,8 +367,7 @@ def solve_signature(Ls: list[Layout], sig, samplers: list[Sampler], constant: bo
         raise unclear or GlobalSearchError(f"family {Family(sig, [], [], gap).name}: the sampled null space "
                                            "does not settle under more samples")
     vecs = _rational_rref(V, Family(sig, [], [], gap).name) if len(V) else []
-    # RREF with the mark-touching patterns first: rows pivoting later touch no mark (0-mark copies)
-    vecs = [v for v in vecs if any(v[:n_full])]
+    vecs = [v for v in vecs if any(v[n - n_full:])]      # rows touching no mark: copies of F[]
     return Family(sig, keys, vecs, gap)
 
 
@@ -565,6 +572,65 @@ def certify_float(model, gens: list[Generator], seed: int, tol: float = 1e-9) ->
     return f"float64 at fresh points (relative residual < {tol:g})"
 
 
+def drop_flat(f: Family, L: Layout, flat: FlatTranslations) -> Family:
+    """``f`` without its directions whose fields take every value in the flat translations T and
+    are not constant (:mod:`.flat`: counted, not listed).  Exactly: the combinations of f's
+    vectors with values in T (a float null space of their T⊥ components at L, rationalised) are
+    split into their A parts (dropped) and c parts (constant translations, kept); f's vectors are
+    kept while independent modulo the dropped ones, each reduced modulo them to the fewest field
+    entries (the solver's echelon basis mixes a unit's rescaling with such fields)."""
+    gens = [member(L, f, v, _marks(f.signature), "") for v in f.vectors]
+    null = flat.valued_combinations(gens)
+    if not len(null):
+        return f
+    combos = _rational_rref(null, f.name)
+    is_c = [k[1] is None for k in f.keys]
+    dropped, consts = [], []
+    for a in combos:
+        w = [sum((x * v[j] for x, v in zip(a, f.vectors)), Fraction(0)) for j in range(len(f.keys))]
+        dropped.append([0 if c else x for x, c in zip(w, is_c)])
+        consts.append([x if c else 0 for x, c in zip(w, is_c)])
+    K, _ = rational_rref([d for d in dropped if any(d)], len(f.keys))
+    K = [[Fraction(int(x.numerator), int(x.denominator)) for x in row] for row in K]
+    mk, blocks = tuple(sorted(_marks(f.signature).items())), {b.name: b for b in L.model.blocks}
+    weight = [len(L.entries.setdefault((k, mk), list(_entries(L, k, _marks(f.signature), blocks)))) for k in f.keys]
+    kept: list = []
+    for v in [c for c in consts if any(c)] + list(f.vectors):
+        if len(rational_rref(K + kept + [v], len(f.keys))[1]) > len(K) + len(kept):
+            kept.append(_sparsest(v, K, weight))
+    return Family(f.signature, f.keys, kept, f.gap, f.anchored)
+
+
+def _sparsest(v: list, K: list, weight: list[int]) -> list:
+    """v minus a combination of the rows of K with fewer field entries: K's echelon form with v's
+    heaviest patterns as pivots clears them, then single rows are subtracted while that lowers
+    Σ weight over v's nonzero coefficients (weight: a pattern's entries; patterns partition them)."""
+    def size(u):
+        return sum(w for x, w in zip(u, weight) if x != 0)
+    order = sorted(range(len(v)), key=lambda p: (-(weight[p] if v[p] != 0 else 0), -weight[p], p))
+    R, piv = rational_rref([[row[p] for p in order] for row in K], len(v))
+    u = list(v)
+    for row, c in zip(R, piv):
+        p = order[c]
+        if u[p] != 0:
+            f = u[p] / Fraction(int(row[c].numerator), int(row[c].denominator))
+            for j, x in enumerate(row):
+                u[order[j]] -= f * Fraction(int(x.numerator), int(x.denominator))
+    v = u if size(u) < size(v) else list(v)
+    better = True
+    while better:
+        better = False
+        for row in K:
+            for p in np.flatnonzero([x != 0 for x in row]):
+                if v[p] == 0:
+                    continue
+                w = [x - v[p] / row[p] * y for x, y in zip(v, row)]
+                if size(w) < size(v):
+                    v, better = w, True
+                    break
+    return v
+
+
 def prune(fams: list[Family], L: Layout) -> list[Family]:
     """Keep a family vector only if its members at L's widths add to the span of those kept
     before it (fewest marks first): sums over marks of a family (Σ_k X_k) reappear as vectors of
@@ -572,10 +638,19 @@ def prune(fams: list[Family], L: Layout) -> list[Family]:
     span, out = Span(L.model.D), []
     for f in sorted(fams, key=lambda f: (sum(m for _, m in f.signature), len(f.signature))):
         keep = []
-        for v in f.vectors:
-            new = [span.add_vector(member_mod(L, f, v, m)) for m in assignments(L, f.signature)]
-            if any(new):
-                keep.append(v)
+        canon = [member_mod(L, f, v, _marks(f.signature)) for v in f.vectors]
+        # fewest field entries first: an echelon row can be a copy of a smaller family plus a new
+        # field; taken after the new field alone, it is the repeat
+        for k in sorted(range(len(canon)), key=lambda k: len(canon[k])):
+            v = f.vectors[k]
+            # the span holds every member of what it holds, so it is invariant under relabelling
+            # units, and every member is the one at the canonical marks relabelled: if that one is
+            # in the span, all are (most vectors are such repeats; one member decides them)
+            if span.contains_vector(canon[k]):
+                continue
+            keep.append(v)
+            for m in assignments(L, f.signature):
+                span.add_vector(member_mod(L, f, v, m))
         if keep:
             out.append(Family(f.signature, f.keys, keep, f.gap))
     return out
@@ -591,7 +666,7 @@ class StructuredResult:
     widths: dict
     certified: str
     notes: list[str] = field(default_factory=list)
-    flat_members: int = 0             # non-constant fields with values in the flat translations (not listed)
+    flat_members: int = 0             # fields with values in the flat translations, counted, not listed
 
 
 def flat_basis(L: Layout, trans: list[Family]) -> np.ndarray:
@@ -610,11 +685,13 @@ def structured(model, seed: int = 0) -> StructuredResult:
     *every* field with values in T is a symmetry: every θ-multiple of a translation, which would
     be listed as hundreds of thousands of members.  The families are therefore solved with the
     extra rows tᵀAu = 0 (t in T, u ⊥ T): a field's T-component may depend on θ only through T's
-    own coordinates.  Every symmetry is such a field plus a field θ ↦ t·(u·θ), u ⊥ T (subtract
-    the T-component's dependence on T⊥, itself a symmetry), and the two sets meet only in 0, so
-    dim = (listed members) + dim T·(D − dim T); the second term is counted (``flat_members``),
-    not listed.  The constraint keeps the families width-independent (the rescaling of a unit
-    feeding the logits stays one family; projecting its values onto T⊥ would not)."""
+    own coordinates (every symmetry is such a field plus a field θ ↦ t·(u·θ), u ⊥ T).  The
+    constraint keeps the families width-independent (the rescaling of a unit feeding the logits
+    stays one family; projecting its values onto T⊥ would not).  The remaining non-constant fields
+    with values in T (θ ↦ t·(u·θ), u in T) are then dropped from the families (:func:`drop_flat`),
+    so the constant translations and the fields with values outside T are listed, and
+    dim = rank(listed modulo the fields with values in T) + dim T·(D + 1), the fields not listed
+    being counted (``flat_members``)."""
     widths = reduction_widths(model)
     small = reduced_model(model, widths)
     Ls = layout(small)
@@ -636,16 +713,19 @@ def structured(model, seed: int = 0) -> StructuredResult:
         flat_dim = _rank(L, trans)       # the families overlap (Σ_j 1e_jᵀ = 11ᵀ): their span
     fams = [solve_signature(layouts, sig, samplers) for sig in sigs]
     fams = prune([f for f in fams if f.vectors], layouts[-1])
+    if trans:
+        small_flat = FlatTranslations(flat_basis(layouts[-1], trans))
+        fams = [f for f in (drop_flat(f, layouts[-1], small_flat) for f in fams) if f.vectors]
     anchor(fams, layouts)
     small_gens = [member(Ls, f, v, m, f"{f.name}{j}") for f in fams for j, v in enumerate(f.vectors)
                   for m in [_marks(f.signature)]]
     cert = certify_exact(small, small_gens, seed) if small_gens else "nothing to certify"
     total = n_members(L, fams)
-    flat_members = flat_dim * (model.D - flat_dim)
+    flat_members = flat_dim * model.D
     if flat_dim:
-        notes.append(f"the loss is flat along {flat_dim} translations; the {flat_dim} x ({model.D} - {flat_dim}) "
-                     f"= {flat_members} fields θ ↦ t·(u·θ) (t a flat translation, u orthogonal to them) are "
-                     "symmetries too, counted in dim but not listed")
+        notes.append(f"the loss is flat along {flat_dim} translations t, listed; every field with values in them "
+                     f"is a symmetry, and the {flat_dim} x {model.D} = {flat_members} fields θ ↦ t·(u·θ) are "
+                     "counted in dim but not listed")
     if total > MAX_MEMBERS:
         return StructuredResult(fams, total, None, small.D, widths, cert,
                                 notes + [f"{total} family members > {MAX_MEMBERS}: explicit generators, orbit rank "
@@ -658,9 +738,15 @@ def structured(model, seed: int = 0) -> StructuredResult:
                 gens.append(member(L, f, v, m, f"{f.name}{j}({tag})"))
     if model.D != small.D:
         certify_float(model, gens, seed)
-    gens = independent(gens, model.D)
+    # fewest entries first: a whole-layer scaling is the sum of its units' rescalings, and the
+    # units' stay (their charges are the per-unit ones)
+    gens = independent(sorted(gens, key=lambda g: len(g.A) + len(g.c)), model.D)
     for n, g in enumerate(gens):
         g.name = f"G{n}"
+    if flat_dim:     # dim = (listed, modulo the fields with values in T) + dim T·(D + 1)
+        full = FlatTranslations(flat_basis(L, trans))
+        dim = full.rank_modulo(gens, np.random.default_rng([seed, 53])) + flat_dim * (model.D + 1)
+        flat_members = dim - len(gens)
     res = summarise(gens, model.symbols, 0, len(sampler.G), "structured (orbit-basis families)", seed)
     return StructuredResult(fams, total, res, small.D, widths, cert, notes, flat_members)
 

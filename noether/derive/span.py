@@ -27,7 +27,11 @@ class Span:
 
     def contains(self, g: Generator) -> bool:
         """Is ``g`` in the span (nothing is added)?"""
-        return not self._reduce(self._vector(g))
+        return self.contains_vector(self._vector(g))
+
+    def contains_vector(self, v: dict[int, int]) -> bool:
+        """Is the vector (as in :meth:`add_vector`) in the span (nothing is added)?"""
+        return not self._reduce(v)
 
     def add_vector(self, v: dict[int, int]) -> bool:
         """Add the vector {r·D + s (A entry) or D² + r (c entry): residue mod P}; True if new."""
