@@ -170,3 +170,54 @@ def test_gl_of_attention_and_residual_stream_recovered(spec, axes):
         r = align(m, A, B, modulo="group", groups=groups, diagonal=q)
         assert r.info["max_output_change"] <= 1e-11            # as in the property test
         assert _rel(r.theta, r.theta_a) <= 1e-8
+
+
+TRANSLATED = {
+    # softmax over keys ignores the key bias: b_K → b_K + t leaves f unchanged
+    "attention_key_bias": "input = 2\nseq = 3\n" + _L("attention", d_k=2, d_v=2, out=2, heads=2),
+    # batchnorm's centring removes the bias before it
+    "batchnorm": "input = 3\n" + _L("linear", out=4) + _L("batchnorm", eps=0.0) + _L("activation", fn="relu")
+                 + _L("linear", out=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSLATED))
+def test_translations_are_quotiented(name):
+    """A copy moved along the derived translations (read from the algebra: no layer is named)
+    and by a permutation is matched exactly modulo the group; modulo permutations alone it is not."""
+    m, groups, q = _setup(TRANSLATED[name])
+    assert q.n_trans > 0
+    rng = np.random.default_rng(3)
+    A = m.init(rng)
+    B = A + q.trans.T @ rng.uniform(-2, 2, q.n_trans)
+    for g in groups[1]:
+        B = apply_group_element(m, B, g, rng)
+    r = align(m, A, B, modulo="group", groups=groups, diagonal=q)
+    assert r.info["group"]["canonical_A"]["translations"] == q.n_trans
+    # the canonical points agree to the rounding of the projections and the rescaling Newton
+    # iteration (as in the property test above)
+    assert _rel(r.theta, r.theta_a) <= 1e-8
+    p = align(m, A, B, modulo="permutation", groups=groups)
+    assert _rel(p.theta, p.theta_a) > 1e-3
+
+
+def test_batchnorm_scalings_are_normalised_not_zeroed(tmp_path, capsys):
+    """The scalings before a batchnorm only shrink the norm (no minimum-norm point), and f is not
+    continuous where they reach 0: the canonical point keeps them at unit mean square instead,
+    so the aligned net computes the same function (it was NaN), through the CLI as a user runs it."""
+    spec_text = TRANSLATED["batchnorm"]
+    m, groups, q = _setup(spec_text)
+    rng = np.random.default_rng(4)
+    A = m.init(rng)
+    B = A * np.exp(q.diag.D.T @ rng.uniform(-1, 1, q.diag.k))
+    for g in groups[1]:
+        B = apply_group_element(m, B, g, rng)
+    (tmp_path / "m.toml").write_text(spec_text)
+    np.savez(tmp_path / "a.npz", theta=A)
+    np.savez(tmp_path / "b.npz", theta=B)
+    assert main(["align", str(tmp_path / "m.toml"), str(tmp_path / "a.npz"), str(tmp_path / "b.npz"),
+                 "--modulo", "group", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["group"]["canonical_B"]["normalised"] > 0 and res["group"]["canonical_B"]["zeroed"] == 0
+    assert res["max_output_change"] <= 1e-9
+    assert res["distance_after"] <= 1e-8 * np.linalg.norm(A)

@@ -82,8 +82,9 @@ def align(model, theta_a, theta_b, X=None, Y=None, method: str = "weight", modul
                          "gl_blocks": [a.to_json() for a in gl.axes] if gl else [],
                          "canonical_A": ia, "canonical_B": ib,
                          "note": "quotiented: the diagonal (rescaling) subgroup by its minimum-norm point"
-                                 + ("" if gl is None else ", and GL(n) of each linear block by its balanced "
-                                    "SVD factorisation") + "; other generators (e.g. bias translations) are not"
+                                 + ("" if gl is None else ", GL(n) of each linear block by its balanced "
+                                    "SVD factorisation, and the translations by projecting them out")
+                                 + "; other generators are not"
                                  + "".join("; " + n for n in (gl.notes if gl else []))}
     ps = PermSet.identity(model, amap.shapes, groups)
     rng = np.random.default_rng([seed, 17])

@@ -9,14 +9,20 @@ no architecture is special-cased.  The canonical point is the minimum-norm point
 charge θᵀ diag(d_k) θ vanishes (balanced units, Du, Hu & Lee 2018).  It is unique when the d_k
 are independent on the support of θ, so it commutes with every permutation that normalises the
 group: a permuted *and rescaled* copy of a network has the permuted canonical point.
-A direction along which Φ only decreases (a parameter the outputs do not depend on, scaled
-alone) has no minimum; its limit, those parameters set to 0, is used and reported.
+A direction along which Φ only decreases has no minimum.  When the outputs do not depend on the
+parameters it scales, its limit (those parameters set to 0) is used; when they do (a scaling that
+a normalisation removes, where f is not continuous at 0), the orbit point with those parameters
+at unit mean square.  Both are reported.
 
 With the GL freedom of linear blocks (:mod:`.linear_blocks`, also read from the derived algebra)
 the canonical point is the minimum-norm point of the orbit of both: the rescalings and the
 balanced SVD factorisation of every linear block alternate (each the exact minimum over its own
 subgroup, so the norm never increases) until θ stops moving; the last step fixes each block's
 remaining O(n) freedom by its SVD.
+
+Translations θ ↦ θ + t in the algebra (a key bias softmax ignores, a bias that batchnorm's
+centring removes) are quotiented by the minimum-norm point of θ + span(t): the component of θ
+orthogonal to them, projected at every alternation.
 """
 
 from __future__ import annotations
@@ -120,19 +126,54 @@ def diagonal_group(model, derivation) -> DiagonalGroup:
     Dsub = N @ Dm
     if not len(Dsub):
         return DiagonalGroup(np.zeros((0, P)), derivation.dim)
-    _, s, Vt = np.linalg.svd(Dsub, full_matrices=False)
-    rank = int(np.sum(s > 1e-10 * s[0]))
-    return DiagonalGroup(Vt[:rank], derivation.dim)
+    return DiagonalGroup(_sparse_basis(Dsub), derivation.dim)
+
+
+def _sparse_basis(R: np.ndarray) -> np.ndarray:
+    """Independent rows of R spanning its row space, fewest nonzeros first (each normalised): the
+    per-unit scalings stay per unit, so a one-sided one (a scaling that only shrinks the norm) is
+    recognised as such (an orthonormal basis would mix units).  Independence by Gram–Schmidt
+    residuals: the rows have small rational entries, so a dependent row leaves rounding only."""
+    order = sorted(range(len(R)), key=lambda i: (int(np.sum(np.abs(R[i]) > 1e-12)), i))
+    Q, out = [], []
+    for i in order:
+        r = R[i] / max(float(np.linalg.norm(R[i])), 1e-300)
+        res = r - sum((q @ r) * q for q in Q) if Q else r
+        if np.linalg.norm(res) > 1e-8:
+            Q.append(res / np.linalg.norm(res))
+            out.append(r)
+    return np.array(out) if out else np.zeros((0, R.shape[1]))
+
+
+def translations(model, derivation) -> np.ndarray:
+    """Orthonormal rows spanning the translations θ ↦ θ + t in ``derivation``'s algebra (the
+    combinations of its generators with no linear part, e.g. a key bias that softmax ignores)."""
+    gens = derivation.algebra.generators or []
+    if not gens:
+        return np.zeros((0, model.D))
+    lin, C = [], np.zeros((len(gens), model.D))
+    for j, g in enumerate(gens):
+        co = float_coefficients(g)
+        lin.append({k: v for k, v in co.items() if k[1] is not None})
+        for (r, s), v in co.items():
+            if s is None:
+                C[j, r] = v
+    T = _null_combinations(lin) @ C
+    if not len(T) or not np.abs(T).max():
+        return np.zeros((0, model.D))
+    _, sv, Vt = np.linalg.svd(T, full_matrices=False)
+    return Vt[:int(np.sum(sv > 1e-10 * sv[0]))]        # small rational entries: a wide gap
 
 
 @dataclass
 class Quotient:
     """The part of the derived continuous group that ``canonicalise`` removes: the diagonal
-    (rescaling) subgroup and the GL groups of linear blocks."""
+    (rescaling) subgroup, the GL groups of linear blocks and the translations."""
     diag: DiagonalGroup
     gl: GLBlocks
     model: object
     shapes: dict
+    trans: np.ndarray | None = None      # orthonormal rows: the translations
 
     @property
     def dim_algebra(self) -> int | None:
@@ -140,15 +181,27 @@ class Quotient:
 
     @property
     def k(self) -> int:
-        """Dimension quotiented: the rescalings plus gl(n)'s off-diagonal part on each GL axis."""
-        return self.diag.k + self.gl.extra_dim
+        """Dimension quotiented: the rescalings, gl(n)'s off-diagonal part on each GL axis, and
+        with the translations every field with values in them (n_T·(D + 1), the projection removes
+        all of their orbits), less the rescalings that are such fields (counted once)."""
+        if not self.n_trans:
+            return self.diag.k + self.gl.extra_dim
+        P = self.trans.shape[1]
+        inside = np.abs((self.trans ** 2).sum(axis=0) - 1.0) < 1e-9      # e_p lies in the span
+        out = self.diag.D[:, ~inside]
+        overlap = self.diag.k - (int(np.linalg.matrix_rank(out, tol=1e-9)) if out.size else 0)
+        return int(self.diag.k + self.gl.extra_dim + self.n_trans * (P + 1) - overlap)
+
+    @property
+    def n_trans(self) -> int:
+        return 0 if self.trans is None else len(self.trans)
 
 
 def continuous_quotient(model, derivation, amap, groups) -> Quotient:
-    """Diagonal subgroup and GL blocks of ``derivation``'s algebra (``groups``: the derived
-    permutation groups of ``amap``'s axes, the candidates for GL)."""
+    """Diagonal subgroup, GL blocks and translations of ``derivation``'s algebra (``groups``: the
+    derived permutation groups of ``amap``'s axes, the candidates for GL)."""
     return Quotient(diagonal_group(model, derivation), gl_blocks(model, derivation, groups, amap.shapes),
-                    model, amap.shapes)
+                    model, amap.shapes, translations(model, derivation))
 
 
 def _family_generators(model, derivation):
@@ -183,46 +236,96 @@ def canonicalise(group: DiagonalGroup | Quotient, theta: np.ndarray, max_iter: i
     alternating with the linear blocks' balancing for a Quotient."""
     if isinstance(group, DiagonalGroup):
         return _min_norm(group, theta, max_iter)
+    keeps = _keeps_function(group.model)
     th = np.asarray(theta, dtype=float)
-    if not group.gl.axes:
-        th, info = _min_norm(group.diag, th, max_iter)
-        return th, {**info, "gl_axes": 0}
-    change, outer = np.inf, 0
+    F = group.trans if group.n_trans else None
+
+    def project(x):
+        # the minimum-norm point of x + span(translations): its component orthogonal to them
+        return x if F is None else x - F.T @ (F @ x)
+    if not group.gl.axes and F is None:
+        th, info = _min_norm(group.diag, th, max_iter, keeps)
+        return th, {**info, "gl_axes": 0, "translations": 0}
+    change, outer, ginfo = np.inf, 0, {"gl_axes": 0}
     for outer in range(1, MAX_OUTER + 1):
-        t1, info = _min_norm(group.diag, th, max_iter)
-        t2, ginfo = balance(group.model, group.shapes, group.gl, t1)
+        t1, info = _min_norm(group.diag, project(th), max_iter, keeps)
+        t2 = balance(group.model, group.shapes, group.gl, t1) if group.gl.axes else (t1, ginfo)
+        t2, ginfo = t2
         change = float(np.linalg.norm(t2 - th) / max(float(np.linalg.norm(t2)), 1e-300))
         th = t2
         if change <= OUTER_TOL:
             break
-    return th, {**info, **ginfo, "generators": group.k, "alternations": outer, "last_change": change,
-                "converged": change <= OUTER_TOL}
+    return th, {**info, **ginfo, "generators": group.k, "translations": group.n_trans, "alternations": outer,
+                "last_change": change, "converged": change <= OUTER_TOL}
 
 
-def _min_norm(group: DiagonalGroup, theta: np.ndarray, max_iter: int = 200) -> tuple[np.ndarray, dict]:
-    """(the minimum-norm point of θ's orbit under exp(Σ t_k d_k), info)."""
+def _keeps_function(model):
+    """f(θ') = f(θ) on 8 seeded inputs, to 1e-9 relative (float64 forward passes agree to ~1e-14)."""
+    X = np.random.default_rng(20260).standard_normal((8, model.input))
+
+    def keeps(new: np.ndarray, old: np.ndarray) -> bool:
+        with np.errstate(all="ignore"):
+            a, b = model.forward(new, X), model.forward(old, X)
+        return bool(np.all(np.isfinite(a)) and np.abs(a - b).max() <= 1e-9 * max(float(np.abs(b).max()), 1e-300))
+    return keeps
+
+
+def _normalise(th: np.ndarray, row: np.ndarray, touched: np.ndarray) -> np.ndarray:
+    """The point of th's orbit under exp(t·row) where the touched parameters have Σ θ_p² equal to
+    their number (exact group element; Σ θ_p² e^{2 r_p t} is monotone in t since the r_p on the
+    support share a sign, so bisection on t finds it)."""
+    w, r, target = th[touched] ** 2, row[touched], float(np.sum(touched & (th != 0)))
+
+    def g(t):
+        return float(w @ np.exp(2 * r * t)) - target
+    lo, hi = -1.0, 1.0
+    while g(lo) * g(hi) > 0 and hi < 1e3:
+        lo, hi = 2 * lo, 2 * hi
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if (g(mid) > 0) == (g(hi) > 0):
+            hi = mid
+        else:
+            lo = mid
+    out = th.copy()
+    out[touched] = th[touched] * np.exp(row[touched] * 0.5 * (lo + hi))
+    return out
+
+
+def _min_norm(group: DiagonalGroup, theta: np.ndarray, max_iter: int = 200, keeps=None) -> tuple[np.ndarray, dict]:
+    """(the minimum-norm point of θ's orbit under exp(Σ t_k d_k), info).
+
+    A direction that only shrinks the norm has no minimum.  Its limit (the parameters it touches
+    set to 0) is used when it computes the same function (``keeps``: a parameter the outputs do
+    not see); otherwise (a scaling a normalisation removes: f is not continuous at 0) the point of
+    the orbit with those parameters at unit mean square is, which is in the orbit itself."""
     theta = np.asarray(theta, dtype=float)
     if group.k == 0:
-        return theta.copy(), {"generators": 0, "zeroed": 0, "iterations": 0, "balance": 0.0}
+        return theta.copy(), {"generators": 0, "zeroed": 0, "normalised": 0, "iterations": 0, "balance": 0.0}
     D = group.D.copy()
     th = theta.copy()
-    # one-sided directions: a basis row that only grows (or only shrinks) the parameters it
-    # touches on θ's support; its orbit closure sets them to 0 (same function in the limit)
     supp = th != 0
-    zeroed = 0
+    zeroed = normalised = 0
     keep = []
     for row in D:
         r = row[supp]
         if np.all(r >= -1e-12) or np.all(r <= 1e-12):
             touched = np.abs(row) > 1e-12
-            zeroed += int(np.sum(touched & supp))
-            th[touched] = 0.0
+            cand = th.copy()
+            cand[touched] = 0.0
+            if keeps is None or keeps(cand, th):
+                zeroed += int(np.sum(touched & supp))
+                th = cand
+            else:
+                normalised += int(np.sum(touched & supp))
+                th = _normalise(th, row, touched)
             supp = th != 0
         else:
             keep.append(row)
     D = np.array(keep) if keep else np.zeros((0, len(th)))
     if not len(D):
-        return th, {"generators": group.k, "zeroed": zeroed, "iterations": 0, "balance": 0.0}
+        return th, {"generators": group.k, "zeroed": zeroed, "normalised": normalised, "iterations": 0,
+                    "balance": 0.0}
     w0 = th * th
     t = np.zeros(len(D))
 
@@ -254,4 +357,5 @@ def _min_norm(group: DiagonalGroup, theta: np.ndarray, max_iter: int = 200) -> t
                             "closed (the norm decreases without bound); use --modulo permutation")
     out = th * np.exp(D.T @ t)
     bal = float(np.abs(D @ (out * out)).max() / max(float(out @ out), 1e-300))
-    return out, {"generators": group.k, "zeroed": zeroed, "iterations": it, "balance": bal}
+    return out, {"generators": group.k, "zeroed": zeroed, "normalised": normalised, "iterations": it,
+                 "balance": bal}
