@@ -77,7 +77,7 @@ def test_generated_module_is_readable_and_atomic(tmp_path):
     m = mlp("relu")
     src, layout = module_source(derive(m))
     p = write_module(src, tmp_path, "x")
-    assert p.read_text() == src and "def act_1(z)" in src and "def run_gd" in src
+    assert p.read_text() == src and "def act_1(z)" in src and "def loss_grad(" in src
     assert write_module(src, tmp_path, "x") == p          # content-hash name: reused
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp_")]
 

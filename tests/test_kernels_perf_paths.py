@@ -266,13 +266,20 @@ def test_batch_coupled_model_stays_serial():
 def test_law_functions_use_preallocated_scratch():
     """No per-step allocation in the generated laws: every atom lives in the loop's scratch rows."""
     from noether.kernels.codegen import build_kernels
-    k = build_kernels(derive(_linear_mlp(2, 3, 2, True, "relu")))
-    src = k.path.read_text()
     import re
-    for fn in re.findall(r"\ndef (law_gd|lawv_\w+)\((.*?)\):\n(.*?)(?=\n@njit|\n# ----|\Z)", src, re.S):
-        assert "np.empty" not in fn[2] and "np.zeros" not in fn[2], fn[0]
-        assert fn[1].endswith("scr, wv")
-    assert k.module.LAW_ROWS >= 4
+    from pathlib import Path
+
+    from noether.optim import make_rule
+    k = build_kernels(derive(_linear_mlp(2, 3, 2, True, "relu")))
+    for name in ("gd", "momentum", "adam"):
+        mod = k.rule_module(make_rule(name))
+        src = Path(mod.__file__).read_text()
+        found = re.findall(r"\ndef (lawv_\w+)\((.*?)\):\n(.*?)(?=\n@njit|\n# ----|\Z)", src, re.S)
+        assert found, name
+        for fn in found:
+            assert "np.empty" not in fn[2] and "np.zeros" not in fn[2], fn[0]
+            assert fn[1].endswith("scr, wv")
+        assert mod.LAW_ROWS >= 4
 
 
 def test_thread_policy_helpers():

@@ -10,6 +10,8 @@ next to them."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import importlib.util
 import json
@@ -211,6 +213,13 @@ def law_code(law, rule, generic: bool, rows: list | None = None) -> str:
     if rows is not None:
         rows.append(POLARISE_ROWS + 2 * len(atoms))
     mapping, absmap = {}, {}
+    pr = KernelPrinter(symmap)
+    # the law is linear in its atoms; in the generic form an atom whose coefficient is 0 at run time
+    # (GD's weight-decay terms at λ = 0) is not computed, only zeroed (its rows enter out_abs)
+    expanded = sp.expand(rhs)
+    coef = {a: expanded.coeff(a) for a in atoms}
+    gated = generic and not any(c.has(*atoms) for c in coef.values()) and \
+        sp.expand(expanded - sum(c * a for a, c in coef.items())) == 0
     for n, atom in enumerate(atoms):
         name = f"atom{n}"
         args = [vname[str(a)] for a in atom.args]
@@ -218,15 +227,22 @@ def law_code(law, rule, generic: bool, rows: list | None = None) -> str:
         lines.append(f"    {name} = scr[{2 * n + POLARISE_ROWS}]")
         lines.append(f"    {name}_abs = scr[{2 * n + POLARISE_ROWS + 1}]")
         if atom.func.__name__ == "B" and args[0] == args[1]:
-            lines += [f"    charges_quad({args[0]}, {name}, 0)", f"    {name} *= 2.0",
-                      f"    charges_abs_quad({args[0]}, {name}_abs)"]
+            work = [f"charges_quad({args[0]}, {name}, 0)", f"{name} *= 2.0",
+                    f"charges_abs_quad({args[0]}, {name}_abs)"]
         elif atom.func.__name__ == "B":
-            lines += [f"    polarise({args[0]}, {args[1]}, {name}, {name}_abs, scr, wv)"]
+            work = [f"polarise({args[0]}, {args[1]}, {name}, {name}_abs, scr, wv)"]
         else:
-            lines += [f"    charges_lin({args[0]}, {name}, 0)", f"    charges_abs_lin({args[0]}, {name}_abs)"]
+            work = [f"charges_lin({args[0]}, {name}, 0)", f"charges_abs_lin({args[0]}, {name}_abs)"]
+        if gated:
+            # nonzero when any of its terms is (out_abs sums their magnitudes separately)
+            terms = [t.xreplace({atom: 1}) for t in sp.Add.make_args(expanded) if t.has(atom)]
+            cond = " + ".join(f"abs({pr.doprint(t)})" for t in terms)
+            lines += [f"    if {cond} != 0.0:"] + [f"        {w}" for w in work] + [
+                "    else:", f"        {name}[:] = 0.0", f"        {name}_abs[:] = 0.0"]
+        else:
+            lines += [f"    {w}" for w in work]
         mapping[atom] = sp.Symbol(f"{name}[q]")
         absmap[atom] = sp.Symbol(f"{name}_abs[q]")
-    pr = KernelPrinter(symmap)
     body = pr.doprint(rhs.xreplace(mapping))
     abs_body = " + ".join(f"abs({pr.doprint(t.xreplace({a: 1 for a in atoms}))}) * " +
                           " * ".join(f"{absmap[a]}" for a in atoms if t.has(a))
@@ -235,18 +251,27 @@ def law_code(law, rule, generic: bool, rows: list | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def step_code(rule) -> str:
+def _without(expr, zero: frozenset):
+    """``expr`` with the hyperparameters named in ``zero`` set to 0 (exactly: they are 0 in the run)."""
+    return expr.subs({HYPER[n]: 0 for n in zero}) if zero else expr
+
+
+def step_code(rule, zero: frozenset = frozenset()) -> str:
     """``step_<variant>(theta, grad, S, hp, k, first)``: one optimizer step in place, printed from
     the same symbolic rule the laws are derived from (every coordinate's new values are computed
-    from its step-k values before any is written)."""
-    upd = rule.update()
+    from its step-k values before any is written); the hyperparameters in ``zero`` are 0."""
+    upd = {t: _without(e, zero) for t, e in rule.update().items()}
     names = ["theta", "g", *rule.state]
     code = {"theta": "theta[r]", "g": "grad[r]", **{s: f"S[{i}, r]" for i, s in enumerate(rule.state)}}
-    symmap = {sym: f"hp[{i}]" for i, sym in enumerate(HYPER.values())}
+    # hyperparameters are read into scalars before the loop: an hp[i] inside it may alias theta
+    # for all the compiler knows, which keeps the loop from being vectorised
+    symmap = {sym: f"h{i}" for i, sym in enumerate(HYPER.values())}
     symmap |= {first_sym: "first", step_sym: "k"} | {vec(n): code[n] for n in names}
     pr = KernelPrinter(symmap)
+    used = sorted({i for i, sym in enumerate(HYPER.values()) for e in upd.values() if e.has(sym)})
     lines = ["@njit(cache=True)", f"def step_{rule.variant}(theta, grad, S, hp, k, first):",
-             f'    """{rule.describe()}"""', "    for r in range(theta.shape[0]):"]
+             f'    """{rule.describe()}"""'] + [f"    h{i} = hp[{i}]" for i in used] + [
+             "    for r in range(theta.shape[0]):"]
     order = list(upd)
     for n, t in enumerate(order):
         lines.append(f"        new{n} = {pr.doprint(upd[t])}")
@@ -270,7 +295,7 @@ MODEL_NAMES = ("loss_grad", "loss_grad_par", "charges", "charges_abs", "charges_
                "charges_abs_quad", "charges_abs_lin", "polarise", "all_finite", "law_step_check")
 
 
-def rule_module_source(rule, model_path: Path) -> str:
+def rule_module_source(rule, model_path: Path, zero: frozenset = frozenset()) -> str:
     """The module of one optimizer variant for one model: its law, its step and its loop
     (``opt_<variant>``, and the row-chunked ``opt_<variant>_par``), calling the model module's
     compiled functions.
@@ -278,13 +303,22 @@ def rule_module_source(rule, model_path: Path) -> str:
     A variant gets a module of its own, next to the model's, rather than being printed into it:
     numba's on-disk cache (``cache=True``) is keyed by the source file, so a model module that changed
     with the set of rules asked for would be recompiled whole for every new set; this way the model
-    module is compiled once, and each variant once, on the first run that asks for it."""
+    module is compiled once, and each variant once, on the first run that asks for it.
+
+    ``zero``: hyperparameters that are 0 in the runs this module serves, printed as 0, so that a
+    law term they switch off (GD's weight-decay atoms at λ = 0) is neither compiled nor computed."""
     law = derive_law(rule, general=True)   # memoised: the same Law the derivation reports
+    if zero and law.closed:
+        law = dataclasses.replace(law, rhs=_without(law.rhs, zero))
     rows = [POLARISE_ROWS]
     var = rule.variant
     loop = textwrap.dedent(inspect.getsource(loops.run_rule))
     loop = loop.replace("step_rule", f"step_{var}").replace("lawv_rule", f"lawv_{var}")
-    body = "\n\n".join([law_code(law, rule, True, rows), step_code(rule),
+    # the law and the step are inlined into the loop in numba IR: a separately compiled callee is
+    # linked and re-optimised with all of its own callees, once more per level
+    inline = '@njit(cache=True, inline="always")'
+    body = "\n\n".join([law_code(law, rule, True, rows).replace("@njit(cache=True)", inline, 1),
+                         step_code(rule, zero).replace("@njit(cache=True)", inline, 1),
                          "@njit(cache=True)\n" + loop.replace("run_rule", f"opt_{var}"),
                          "@njit(cache=True)\n" + _sample_parallel(loop.replace("run_rule", f"opt_{var}_par"))])
     head = (f'"""Generated by noether {__version__}: optimizer variant {var} for the model module '
@@ -429,9 +463,8 @@ def generator_arrays(gens) -> dict[str, np.ndarray]:
 def module_source(deriv) -> tuple[str, ChargeLayout]:
     model = deriv.model
     ch, layout = charge_code(deriv)
-    rows = [POLARISE_ROWS]
-    # GD's law, as the derivation reports it; other optimizers get a module each (rule_module_source)
-    law = "# ---- the exact per-step law of GD ----\n" + law_code(deriv.law("gd"), OPTIMIZERS["gd"](), False, rows)
+    # every optimizer, gradient descent included, gets a module of its own with its law, step and
+    # loop (rule_module_source), generated when a run asks for it
     parts = [
         f'"""Generated by noether {__version__} for: {model.describe()}\n\n'
         f"Model digest {model.digest}.  Do not edit: regenerate with `noether codegen`.\n"
@@ -441,15 +474,12 @@ def module_source(deriv) -> tuple[str, ChargeLayout]:
         "PRIMITIVES_IMPORT\n",
         "# ---- model: activations and the unrolled forward/backward pass ----\n" + model_code(model),
         "# ---- charges, printed from their indexed formulas ----\n" + ch,
-        _HELPERS + f"\nLAW_ROWS = {max(rows)}   # scratch rows of the law functions\n",
-        law,
+        _HELPERS,
         "# ---- hand-written loops (noether/kernels/loops.py) ----\n",
     ]
     for name in loops.TEMPLATES:
         src = textwrap.dedent(inspect.getsource(getattr(loops, name)))
         parts.append(('@njit(cache=True, inline="always")\n' if name in loops.INLINE else "@njit(cache=True)\n") + src)
-        if name == "run_gd":     # the sample-parallel copy (noether.run.chunks.batch_pass chooses)
-            parts.append("@njit(cache=True)\n" + _sample_parallel(src.replace("def run_gd(", "def run_gd_par(")))
     source = "\n\n".join(parts)
     return source.replace("PRIMITIVES_IMPORT\n", primitives_import(source), 1), layout
 
@@ -554,14 +584,16 @@ class Kernels:
     folder: Path | None = None
     _index_key: str = ""
 
-    def rule_module(self, rule):
+    def rule_module(self, rule, zero: frozenset = frozenset()):
         """The module holding ``rule``'s variant (``opt_<variant>``, ``opt_<variant>_par``,
-        ``LAW_CLOSED_<variant>``): reused from the cache, or printed and written now.  ``rule`` must
-        be a registered rule (the caller checks that it is the one the kernel is printed from)."""
+        ``LAW_CLOSED_<variant>``), with the hyperparameters named in ``zero`` printed as 0: reused
+        from the cache, or printed and written now.  ``rule`` must be a registered rule (the caller
+        checks that it is the one the kernel is printed from)."""
         folder = self.folder or self.path.parent
         key = self._index_key or self.path.stem
-        index = folder / f"index_{key}_{rule.variant}.json"
-        path, _ = _cached_module(index, lambda: (rule_module_source(rule, self.path), {}),
+        tag = rule.variant + "".join(f"-{n}0" for n in sorted(zero))
+        index = folder / f"index_{key}_{tag}.json"
+        path, _ = _cached_module(index, lambda: (rule_module_source(rule, self.path, frozenset(zero)), {}),
                                  f"{self.path.stem}_{rule.variant}", folder)
         load_generated(self.path)      # the rule module imports it from beside itself
         return load_generated(path)

@@ -1,12 +1,13 @@
 """Hand-written, size-independent loops.
 
-``run_rule`` is copied into the module of each optimizer variant a run asks for (as ``opt_<variant>``), with
+``run_rule`` is copied into the module of each optimizer variant a run asks for (as ``opt_<variant>``;
+gradient descent is the variant ``gd``), with
 ``step_rule`` / ``lawv_rule`` renamed to that variant's generated step and law
 (:func:`noether.kernels.codegen.rule_module_source`).
 
 These functions are *templates*: the code generator copies their source into each model's
-module, where ``loss_grad``, ``charges``, ``charges_abs`` and ``law_gd`` are that model's
-generated functions, and compiles them there with ``@njit(cache=True)`` (so that each model
+module, where ``loss_grad``, ``charges`` and ``charges_abs`` are that model's generated
+functions, and compiles them there with ``@njit(cache=True)`` (so that each model
 has its own numba cache entry).  They are never called from this module.
 """
 
@@ -14,7 +15,7 @@ has its own numba cache entry).  They are never called from this module.
 
 import numpy as np
 
-TEMPLATES = ["all_finite", "law_step_check", "run_gd", "gf_rhs", "bregman_rhs", "flow_rhs", "integrate_flow"]
+TEMPLATES = ["all_finite", "law_step_check", "gf_rhs", "bregman_rhs", "flow_rhs", "integrate_flow"]
 #: inlined into their one caller (``flow_rhs``) in numba IR: each compiled function links and
 #: re-optimizes the whole compiled code of its callees (loss_grad and below), so one level less saves
 #: a re-optimization (measured on the quickstart MLP: the flows compile in 2.7 s of CPU instead of 4.0)
@@ -42,52 +43,6 @@ def law_step_check(c_now, c_next, a_now, a_next, rhs, rhs_abs, charge_resid):
     return worst
 
 
-def run_gd(theta0, X, Y, lr, steps, ws, record, thetas, Cs, losses, step_resid, charge_resid, gparts, check):
-    """Full-batch GD with every charge and the exact GD law checked at every step.
-
-    Returns the number of completed steps (< steps when the run went non-finite).
-    ``step_resid[k]`` is max_q |ΔC_q − rhs_q| / scale_q at step k; ``charge_resid[q]`` the max over k.
-    ``gparts`` (P, D): row-chunk gradients for ``run_gd_par``, the copy of this loop the code
-    generator makes with ``loss_grad_par`` (the batch in P chunks over threads); unused here (kept
-    separate so that a serial run never compiles the parallel pass).  Every buffer is allocated
-    here, once per run.
-    ``check`` False records the charges without the law check (no scales, no B(g, g)).
-    """
-    D = theta0.shape[0]
-    nC = charge_resid.shape[0]
-    theta = theta0.copy()
-    grad = np.empty(D)
-    a_now, a_next = np.empty(nC), np.empty(nC)
-    rhs, rhs_abs = np.empty(nC), np.empty(nC)
-    scr = np.empty((LAW_ROWS, nC))
-    wv = np.empty(D)
-    lparts = np.empty(gparts.shape[0])
-    charges(theta, Cs[0], 0)          # charges are written straight into their rows of Cs: no copies
-    if check:
-        charges_abs(theta, a_now, 0)
-    if record:
-        copy_vec(thetas[0], theta)
-    for k in range(steps):
-        L = loss_grad(theta, X, Y, grad, ws)
-        losses[k] = L
-        if not (np.isfinite(L) and all_finite(grad)):
-            return k
-        if check:
-            law_gd(theta, grad, lr, rhs, rhs_abs, scr, wv)
-        for r in range(D):
-            theta[r] -= lr * grad[r]
-        if not all_finite(theta):
-            return k
-        charges(theta, Cs[k + 1], 0)
-        if check:
-            charges_abs(theta, a_next, 0)
-            step_resid[k] = law_step_check(Cs[k], Cs[k + 1], a_now, a_next, rhs, rhs_abs, charge_resid)
-        if record:
-            copy_vec(thetas[k + 1], theta)
-        a_now, a_next = a_next, a_now     # swap, no copy
-    return steps
-
-
 def gf_rhs(theta, X, Y, lr, ws, grad, out):
     """Gradient flow θ̇ = −η ∇L(θ)."""
     loss_grad(theta, X, Y, grad, ws)
@@ -112,13 +67,19 @@ def bregman_rhs(t, state, X, Y, lr, gamma, ws, grad, gptr, rows, cols, vals, out
         src[k] *= w
 
 
-def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, record,
+def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, record, record_grad,
              thetas, states, grads, Cs, losses, step_resid, charge_resid, gparts):
-    """Any optimizer rule (full batch, or the rows ``batch_idx[k]`` at step k) with every charge
-    evaluated and, if ``check_law``, the derived exact law checked at every step.
+    """Any optimizer rule, gradient descent included (full batch, or the rows ``batch_idx[k]`` at
+    step k) with every charge evaluated and, if ``check_law``, the derived exact law checked at
+    every step: ``step_resid[k]`` is max_q |ΔC_q − rhs_q| / scale_q at step k, ``charge_resid[q]``
+    the max over k.  ``record``: θ and the state (``S0`` may have no rows: a rule without state)
+    at every step; ``record_grad``: the gradient too.  Without the check no scale and no law
+    is computed.
 
     Returns the number of completed steps (< steps when the run went non-finite).
-    ``gparts`` (P, D): row-chunk gradients of the ``_par`` copy (``loss_grad_par``), as in run_gd.
+    ``gparts`` (P, D): row-chunk gradients of the ``_par`` copy, which the code generator makes
+    with ``loss_grad_par`` (the batch in P chunks over threads); unused here, so that a serial
+    run never compiles the parallel pass.  Every buffer is allocated here, once per run.
     """
     D = theta0.shape[0]
     nC = charge_resid.shape[0]
@@ -133,8 +94,9 @@ def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, r
     scr = np.empty((LAW_ROWS, nC))
     wv = np.empty(D)
     lparts = np.empty(gparts.shape[0])
-    charges(theta, Cs[0], 0)
-    charges_abs(theta, a_now, 0)
+    charges(theta, Cs[0], 0)          # charges are written straight into their rows of Cs: no copies
+    if check_law:
+        charges_abs(theta, a_now, 0)
     if record:
         copy_vec(thetas[0], theta)
         copy_mat(states[0], S)
@@ -149,7 +111,7 @@ def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, r
         losses[k] = L
         if not (np.isfinite(L) and all_finite(grad)):
             return k
-        if record:
+        if record_grad:
             copy_vec(grads[k], grad)
         first = 1.0 if k == 0 else 0.0
         if check_law:
@@ -158,13 +120,13 @@ def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, r
         if not (all_finite(theta) and all_finite(S.ravel())):
             return k
         charges(theta, Cs[k + 1], 0)
-        charges_abs(theta, a_next, 0)
         if check_law:
+            charges_abs(theta, a_next, 0)
             step_resid[k] = law_step_check(Cs[k], Cs[k + 1], a_now, a_next, rhs, rhs_abs, charge_resid)
         if record:
             copy_vec(thetas[k + 1], theta)
             copy_mat(states[k + 1], S)
-        a_now, a_next = a_next, a_now
+        a_now, a_next = a_next, a_now     # swap, no copy
     return steps
 
 

@@ -1,4 +1,6 @@
-"""Full-batch gradient descent with every charge and the exact law checked at each step."""
+"""Full-batch gradient descent with every charge and the exact law checked at each step: the GD
+rule through the one rule runner (:func:`noether.run.optimizers.run_optimizer`), returned in the
+shape GD's callers read."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .chunks import batch_pass
+from ..optim import OPTIMIZERS
+from .optimizers import run_optimizer
 
 
 @dataclass
@@ -28,27 +31,10 @@ class GDRun:
 def run_gd(kernels, theta0, X, Y, lr: float, steps: int, record: bool = True,
            parallel: bool | None = None, check_law: bool = True) -> GDRun:
     """Full-batch GD recording every charge; with ``check_law`` (default) the exact GD law is checked on
-    every charge at every step (``step_resid``, ``charge_resid``; zeros without).
+    every charge at every step (``step_resid``, ``charge_resid``; zeros without).  The gradients
+    are not recorded (GD's state is θ alone).
 
-    ``parallel``: True splits the batch in row chunks over the cores whenever the model allows,
-    False never, None by size (:func:`noether.run.chunks.batch_pass`); results do not depend on
-    the thread count, only on the chunking."""
-    mod = kernels.module
-    nC = len(kernels.layout.names)
-    D = theta0.shape[0]
-    # rows 0..done of thetas / Cs and 0..done-1 of losses are written by the loop, and only they are
-    # returned: no fill (for h(h-1)/2 pair charges a NaN fill is a memset of the whole history)
-    thetas = np.empty((steps + 1, D) if record else (1, D))
-    Cs = np.empty((steps + 1, nC))
-    losses = np.empty(steps)
-    step_resid = np.zeros(steps)
-    charge_resid = np.zeros(nC)
-    ps = batch_pass(kernels, X.shape[0], D, parallel)
-    with ps.threads():
-        loop = mod.run_gd_par if ps.chunked else mod.run_gd
-        done = int(loop(np.ascontiguousarray(theta0, dtype=float), np.ascontiguousarray(X, dtype=float),
-                        np.ascontiguousarray(Y, dtype=float), float(lr), int(steps), ps.ws, record,
-                        thetas, Cs, losses, step_resid, charge_resid, ps.gparts, bool(check_law)))
-    # a diverged run keeps its partial trajectory: the steps up to the first non-finite value
-    return GDRun(lr, steps, done, thetas[:done + 1] if record else None, Cs[:done + 1], losses[:done],
-                 step_resid[:done], charge_resid)
+    ``parallel``: as for :func:`noether.run.optimizers.run_optimizer`."""
+    r = run_optimizer(kernels, OPTIMIZERS["gd"](lr=lr), theta0, X, Y, steps, record=record, parallel=parallel,
+                      check_law=check_law, record_grad=False)
+    return GDRun(lr, steps, r.completed, r.theta, r.charges, r.losses, r.step_resid, r.charge_resid)

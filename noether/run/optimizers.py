@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import SpecError
 from .chunks import batch_pass
 from ..kernels.codegen import rule_variants
+from ..optim import HYPER
 from ..optim.base import update_signature
 
 
@@ -55,24 +56,32 @@ def _kernel_for(kernels, rule, chunked: bool):
         raise SpecError("optimizer", f"no generated kernel for this {type(rule).__name__} rule (variant "
                         f"{rule.variant!r}); accepted: a rule registered under its own name, or one of "
                         + ", ".join(sorted(rule_variants())))
-    mod = kernels.rule_module(ref)
+    # hyperparameters that are exactly 0 in this run are printed as 0 (a module per pattern): the
+    # law terms they switch off are then neither compiled nor computed
+    zero = frozenset(n for n, v in zip(HYPER, rule.hp()) if v == 0.0)
+    mod = kernels.rule_module(ref, zero)
     # the kernel was printed from the variant's law; its module says whether that law closes
     fn = getattr(mod, f"opt_{rule.variant}" + ("_par" if chunked else ""))
     return fn, bool(getattr(mod, f"LAW_CLOSED_{rule.variant}"))
 
 
 def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = None, seed: int = 0,
-                  record: bool = True, parallel: bool | None = None, state0=None) -> OptRun:
-    """Run ``rule`` for ``steps`` steps from θ₀ (and optimizer state ``state0``, (n_state, D); zeros
-    by default), every charge recorded and the rule's exact law checked when it closes.  Step 0 is
-    still the rule's first step (``first`` = 1, k = 0: no dampening, Adam's bias correction from
-    the start) with the given state, not a resumed run.
+                  record: bool = True, parallel: bool | None = None, state0=None,
+                  check_law: bool = True, record_grad: bool | None = None) -> OptRun:
+    """Run ``rule`` (gradient descent included) for ``steps`` steps from θ₀ (and optimizer state
+    ``state0``, (n_state, D); zeros by default), every charge recorded and the rule's exact law
+    checked when it closes and ``check_law``.  Step 0 is still the rule's first step
+    (``first`` = 1, k = 0: no dampening, Adam's bias correction from the start) with the given
+    state, not a resumed run.  ``record``: θ and the state at every step; ``record_grad`` (default
+    ``record``): the gradients too.
 
-    ``parallel``: the loss/gradient pass in row chunks over threads, as for GD
-    (:func:`noether.run.chunks.batch_pass`); the result depends on the chunking only."""
+    ``parallel``: True splits the batch in row chunks over the cores whenever the model allows,
+    False never, None by size (:func:`noether.run.chunks.batch_pass`); results do not depend on
+    the thread count, only on the chunking."""
     nC = len(kernels.layout.names)
     D = theta0.shape[0]
-    nS = max(len(rule.state), 1)
+    nS = len(rule.state)
+    record_grad = record if record_grad is None else record_grad
     if batch is None and rule.minibatch:
         batch = X.shape[0]
     use_batch = batch is not None
@@ -87,20 +96,21 @@ def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = N
     # rows 0..done (0..done-1 for grads and losses) are written by the loop, and only they are returned
     thetas = np.empty((steps + 1, D) if record else (1, D))
     states = np.empty((steps + 1, nS, D) if record else (1, nS, D))
-    grads = np.empty((steps, D) if record else (1, D))
+    grads = np.empty((steps, D) if record_grad else (1, D))
     Cs = np.empty((steps + 1, nC))
     losses = np.empty(steps)
     step_resid = np.zeros(steps)
     charge_resid = np.zeros(nC)
     ps = batch_pass(kernels, batch if use_batch else X.shape[0], D, parallel)
-    fn, check = _kernel_for(kernels, rule, ps.chunked)
+    fn, closed = _kernel_for(kernels, rule, ps.chunked)
+    check = closed and check_law
     with ps.threads():
         done = int(fn(np.ascontiguousarray(theta0, dtype=float), S0, np.ascontiguousarray(X, dtype=float),
                       np.ascontiguousarray(Y, dtype=float), np.asarray(rule.hp(), float), int(steps), bidx,
-                      use_batch, ps.ws, check, record, thetas, states, grads, Cs, losses, step_resid,
-                      charge_resid, ps.gparts))
-    n_state = len(rule.state)
+                      use_batch, ps.ws, check, record, record_grad, thetas, states, grads, Cs, losses,
+                      step_resid, charge_resid, ps.gparts))
+    # a diverged run keeps its partial trajectory: the steps up to the first non-finite value
     return OptRun(rule, steps, done, thetas[:done + 1] if record else None,
-                  states[:done + 1, :n_state] if record else None, grads[:done] if record else None,
+                  states[:done + 1] if record else None, grads[:done] if record_grad else None,
                   bidx if use_batch else None, Cs[:done + 1], losses[:done], step_resid[:done],
                   charge_resid, check)
