@@ -30,7 +30,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import expm
 
 
 @dataclass(frozen=True)
@@ -82,6 +81,9 @@ def kernels(m: float, b: float, kappa: float, t):
 
 def solve(q0: float, qd0: float, src: np.ndarray, p: FlowParams, kappa: float, first_order=False):
     """q at t_k = k·dt for m q̈ + b q̇ + κ q = src(t), src linear between samples (exact otherwise)."""
+    # scipy.linalg takes ~0.2 s to import: only the continuous predictions need it, not every
+    # import of the derivation (count's up-front refusal of a model too large stays under 1 s)
+    from scipy.linalg import expm
     m = 0.0 if first_order else p.m
     n, dt = len(src), p.dt
     out = np.empty(n)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import sympy as sp
 
@@ -39,9 +41,17 @@ class Activation(Layer):
             self.expr, self.name = fn, str(fn)
         else:
             self.expr, self.name = activation_expr(fn, field), fn
-        mods = [{"Heaviside": _heaviside, "DiracDelta": _dirac}, "numpy", "scipy"]
-        self._np = sp.lambdify(z, self.expr, modules=mods)
-        self._dnp = sp.lambdify(z, sp.diff(self.expr, z), modules=mods)
+
+    # σ and σ' as numpy functions, built on first use: lambdify's "scipy" backend imports
+    # scipy.special (~0.15 s), which a command that never evaluates σ numerically (count refusing
+    # a model too large, up front) should not pay for
+    @cached_property
+    def _np(self):
+        return sp.lambdify(z, self.expr, modules=_MODULES)
+
+    @cached_property
+    def _dnp(self):
+        return sp.lambdify(z, sp.diff(self.expr, z), modules=_MODULES)
 
     @classmethod
     def from_spec(cls, table, field):
@@ -117,3 +127,6 @@ def _heaviside(x, h0=0.5):
 
 def _dirac(x, *args):
     return np.zeros_like(np.asarray(x, dtype=float))  # zero almost everywhere
+
+
+_MODULES = [{"Heaviside": _heaviside, "DiracDelta": _dirac}, "numpy", "scipy"]
