@@ -58,16 +58,25 @@ class FlatTranslations:
 
     def rank_modulo(self, gens: list[Generator], rng: np.random.Generator) -> int:
         """dim of span(gens) modulo the fields with values in T: the rank of the components
-        orthogonal to T of X_i(0) = c_i and of X_i(θ) at three random θ (for linear+affine fields
-        a generic θ separates what these few points do not only on a measure-zero set)."""
+        orthogonal to T of X_i(0) = c_i and of X_i(θ) at random points θ, one more point at a time
+        until a point adds nothing.  That is then the rank: a combination vanishing (mod T) at
+        generic θ_1..θ_k that a further generic point does not separate vanishes there too, so
+        (its components being linear in θ) everywhere.  One point is not enough in general: on a
+        linear net wider than its input, gl(h) has combinations that vanish at any one θ."""
         if not gens:
             return 0
         D = self.F.shape[1]
-        points = [np.zeros(D)] + [rng.standard_normal(D) for _ in range(3)]
-        X = [np.array([g.evaluate(th) for g in gens]) for th in points]
-        top = max(np.abs(x).max() for x in X) * np.sqrt(len(points) * D)     # ≥ the largest row norm
-        s = np.linalg.svd(np.hstack([self.perp(x) for x in X]), compute_uv=False)
-        return int(np.sum(s > RTOL * max(top, 1e-300)))
+        blocks, rank, th = [], -1, np.zeros(D)
+        while True:
+            X = np.array([g.evaluate(th) for g in gens])
+            blocks.append(self.perp(X))
+            Z = np.hstack(blocks)
+            top = max(float(np.abs(Z).max()), 1e-300) * np.sqrt(Z.shape[1])   # ≥ the largest row norm
+            s = np.linalg.svd(Z, compute_uv=False)
+            new = int(np.sum(s > RTOL * top))
+            if new == rank or new == len(gens):
+                return new
+            rank, th = new, rng.standard_normal(D)
 
 
 def flat_rotations(constants: list[Generator], name: str = "flat") -> list[Generator]:

@@ -631,26 +631,57 @@ def _sparsest(v: list, K: list, weight: list[int]) -> list:
     return v
 
 
-def prune(fams: list[Family], L: Layout) -> list[Family]:
+def flat_fields(L: Layout, trans: list[Family]) -> list[dict[int, int]]:
+    """The non-constant fields with values in the flat translations at L's widths, as
+    :class:`Span` vectors: θ ↦ t·θ_s for every translation t and coordinate s (exact, from the
+    members; the constant ones stay listed)."""
+    D, out = L.model.D, []
+    for f in trans:
+        for m in assignments(L, f.signature):
+            for v in f.vectors:
+                t = {k - D * D: x for k, x in member_mod(L, f, v, m).items()}      # c entries only
+                out += [{r * D + s: x for r, x in t.items()} for s in range(D)]
+    return out
+
+
+def prune(fams: list[Family], L: Layout, seed: list[dict[int, int]] = ()) -> list[Family]:
     """Keep a family vector only if its members at L's widths add to the span of those kept
     before it (fewest marks first): sums over marks of a family (Σ_k X_k) reappear as vectors of
     smaller signatures, and the patterns that leave a mark out repeat smaller families."""
     span, out = Span(L.model.D), []
+    for v in seed:          # vectors counted elsewhere (the flat fields): a family repeating them is dropped
+        span.add_vector(v)
     for f in sorted(fams, key=lambda f: (sum(m for _, m in f.signature), len(f.signature))):
         keep = []
         canon = [member_mod(L, f, v, _marks(f.signature)) for v in f.vectors]
         # fewest field entries first: an echelon row can be a copy of a smaller family plus a new
         # field; taken after the new field alone, it is the repeat
+        # with at most one mark per axis the members of a vector are its canonical member under
+        # every relabelling of units, and the span (every member of what it holds, each family's
+        # vector space closed under swapping marks) is invariant under relabelling: if the
+        # canonical member is in it, all are, and one member decides a repeat.  Two marks on an
+        # axis are taken unordered, so a vector's members are not closed under relabelling (E_kl,
+        # k < l, without E_lk): all of them are checked
+        one_each = all(m <= 1 for _, m in f.signature)
+        before = span.snapshot() if not one_each else None
         for k in sorted(range(len(canon)), key=lambda k: len(canon[k])):
             v = f.vectors[k]
-            # the span holds every member of what it holds, so it is invariant under relabelling
-            # units, and every member is the one at the canonical marks relabelled: if that one is
-            # in the span, all are (most vectors are such repeats; one member decides them)
-            if span.contains_vector(canon[k]):
-                continue
-            keep.append(v)
-            for m in assignments(L, f.signature):
-                span.add_vector(member_mod(L, f, v, m))
+            if one_each:
+                if span.contains_vector(canon[k]):
+                    continue
+                keep.append(v)
+                for m in assignments(L, f.signature):
+                    span.add_vector(member_mod(L, f, v, m))
+            else:
+                # a vector whose canonical member in every order of its marks lies in what was
+                # there before this family (an invariant span) repeats it: every member is one of
+                # those relabelled.  The others are checked member by member
+                orders = [dict(zip((a for a, _ in f.signature), p)) for p in
+                          itertools.product(*(itertools.permutations(range(m)) for _, m in f.signature))]
+                if all(before.contains_vector(member_mod(L, f, v, o)) for o in orders):
+                    continue
+                if any([span.add_vector(member_mod(L, f, v, m)) for m in assignments(L, f.signature)]):
+                    keep.append(v)
         if keep:
             out.append(Family(f.signature, f.keys, keep, f.gap))
     return out
@@ -716,6 +747,9 @@ def structured(model, seed: int = 0) -> StructuredResult:
     if trans:
         small_flat = FlatTranslations(flat_basis(layouts[-1], trans))
         fams = [f for f in (drop_flat(f, layouts[-1], small_flat) for f in fams) if f.vectors]
+        # again, modulo the flat fields: a vector that was new only through a flat part (a
+        # gl(h) element of three marked units plus a field along T) repeats the others
+        fams = prune(fams, layouts[-1], flat_fields(layouts[-1], trans))
     anchor(fams, layouts)
     small_gens = [member(Ls, f, v, m, f"{f.name}{j}") for f in fams for j, v in enumerate(f.vectors)
                   for m in [_marks(f.signature)]]

@@ -29,6 +29,13 @@ class Span:
         """Is ``g`` in the span (nothing is added)?"""
         return self.contains_vector(self._vector(g))
 
+    def snapshot(self) -> Span:
+        """The span as it is now, unchanged by later additions here (pivot rows are never
+        modified once stored, so the rows are shared)."""
+        out = Span(self.D)
+        out.pivots = dict(self.pivots)
+        return out
+
     def contains_vector(self, v: dict[int, int]) -> bool:
         """Is the vector (as in :meth:`add_vector`) in the span (nothing is added)?"""
         return not self._reduce(v)
