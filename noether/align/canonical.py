@@ -249,8 +249,7 @@ def canonicalise(group: DiagonalGroup | Quotient, theta: np.ndarray, max_iter: i
     change, outer, ginfo = np.inf, 0, {"gl_axes": 0}
     for outer in range(1, MAX_OUTER + 1):
         t1, info = _min_norm(group.diag, project(th), max_iter, keeps)
-        t2 = balance(group.model, group.shapes, group.gl, t1) if group.gl.axes else (t1, ginfo)
-        t2, ginfo = t2
+        t2, ginfo = balance(group.model, group.shapes, group.gl, t1) if group.gl.axes else (t1, ginfo)
         change = float(np.linalg.norm(t2 - th) / max(float(np.linalg.norm(t2)), 1e-300))
         th = t2
         if change <= OUTER_TOL:

@@ -84,6 +84,9 @@ class Algebra:
     families: list[Family]
     generators: list[Generator] | None = None     # explicit, when small enough
     notes: list[str] = field(default_factory=list)
+    #: fields with values in the loss's flat translations that are counted in dim, not listed
+    #: (the structured search, :mod:`.flat`); their rotations are rebuilt where they are needed
+    flat_members: int = 0
 
     @property
     def dim(self) -> int:

@@ -114,7 +114,7 @@ class Derivation:
             sym = [[g.A.get((r, c), 0) + g.A.get((c, r), 0) for g in gens] for r, c in keys]
             for k, vec in enumerate(rational_null(sym, len(gens)) if gens else []):
                 out.append(Generator.combine(list(zip(vec, gens)), f"R.{name}.{k}", f"R.{name}"))
-        if getattr(self.algebra, "flat_members", 0):
+        if self.algebra.flat_members:
             # the fields with values in the loss's flat translations are counted, not listed;
             # their rotations t uᵀ − u tᵀ are built from the listed translations (.flat)
             out += flat_rotations([g for g in self.algebra.generators if g.c and not g.A])

@@ -23,8 +23,6 @@ class ExplicitAlgebra(Algebra):
     """An algebra given by explicit generators only (no per-interface families), plus the count of
     the flat fields (values in the loss's flat translations) the structured search does not list."""
 
-    flat_members: int = 0
-
     @property
     def dim(self) -> int | None:
         """None when only families were derived (too many members to build explicitly)."""

@@ -427,19 +427,24 @@ def _basis(W, null, keep, zero, scale, n) -> np.ndarray:
 
 
 # -- members: a family at given marks, at any widths ------------------------------------------------
+def entries(L: Layout, key, marks: dict, mk: tuple) -> list:
+    """The (r, s) entries of pattern ``key`` at ``marks`` (s None: a c entry; ``mk``: the marks as
+    a sorted tuple, the cache key), cached on L: the same (pattern, marks) recurs for every vector
+    of a family."""
+    ents = L.entries.get((key, mk))
+    if ents is None:
+        ents = L.entries[(key, mk)] = list(_entries(L, key, marks, {b.name: b for b in L.model.blocks}))
+    return ents
+
+
 def member(L: Layout, fam: Family, vec, marks: dict, name: str) -> Generator:
-    model = L.model
     g = Generator(name, fam.name)
-    blocks = {b.name: b for b in model.blocks}
     mk = tuple(sorted(marks.items()))
     for key, coef in zip(fam.keys, vec):
         if coef == 0:
             continue
         val = sp.Rational(coef.numerator, coef.denominator)
-        ents = L.entries.get((key, mk))
-        if ents is None:     # the same (pattern, marks) recurs for every vector of a family
-            ents = L.entries[(key, mk)] = list(_entries(L, key, marks, blocks))
-        for r, s in ents:
+        for r, s in entries(L, key, marks, mk):
             g.add(r, s, val)
     return g
 
@@ -449,15 +454,11 @@ def member_mod(L: Layout, fam: Family, vec, marks: dict) -> dict[int, int]:
     building a Generator of sympy numbers (prune instantiates tens of thousands of members)."""
     D, out = L.model.D, {}
     mk = tuple(sorted(marks.items()))
-    blocks = {b.name: b for b in L.model.blocks}
     for key, coef in zip(fam.keys, vec):
         if coef == 0:
             continue
         val = coef.numerator % SPAN_P * pow(coef.denominator % SPAN_P, SPAN_P - 2, SPAN_P) % SPAN_P
-        ents = L.entries.get((key, mk))
-        if ents is None:
-            ents = L.entries[(key, mk)] = list(_entries(L, key, marks, blocks))
-        for r, s in ents:
+        for r, s in entries(L, key, marks, mk):
             k = D * D + r if s is None else r * D + s
             out[k] = (out.get(k, 0) + val) % SPAN_P
     return out
@@ -592,8 +593,8 @@ def drop_flat(f: Family, L: Layout, flat: FlatTranslations) -> Family:
         consts.append([x if c else 0 for x, c in zip(w, is_c)])
     K, _ = rational_rref([d for d in dropped if any(d)], len(f.keys))
     K = [[Fraction(int(x.numerator), int(x.denominator)) for x in row] for row in K]
-    mk, blocks = tuple(sorted(_marks(f.signature).items())), {b.name: b for b in L.model.blocks}
-    weight = [len(L.entries.setdefault((k, mk), list(_entries(L, k, _marks(f.signature), blocks)))) for k in f.keys]
+    marks = _marks(f.signature)
+    weight = [len(entries(L, k, marks, tuple(sorted(marks.items())))) for k in f.keys]
     kept: list = []
     for v in [c for c in consts if any(c)] + list(f.vectors):
         if len(rational_rref(K + kept + [v], len(f.keys))[1]) > len(K) + len(kept):
