@@ -48,6 +48,10 @@ SMALL = {
     # compositions no per-layer rule was written for
     "conv1d_conv1d": "input = 5\n" + _L("conv1d", channels=2, kernel=2) + _L("conv1d", channels=1, kernel=2, in_channels=2) + _L("linear", out=1),
     "batchnorm_affine": "input = 2\n" + _L("linear", out=3, bias=False) + _L("batchnorm", eps=0.0, affine=True) + _L("linear", out=1),
+    # two logits: cross-entropy sees only their difference d, and W1[i, a] += d_j, W1[j, a] -= d_i
+    # is a symmetry that needs four marks (input, two hidden, logit) unless the narrow axes are
+    # searched with fixed indices (structured dim 1118 against the global 1173 at width 12)
+    "binary_cross_entropy": 'input = 2\nloss = "cross_entropy"\n' + _L("linear", out=6) + _L("linear", out=2),
 }
 
 

@@ -40,7 +40,7 @@ from .global_exact import (P2, GlobalSearchError, batch_size, model_problem,
 from .globalsearch import jacobian_sample
 from .span import P as SPAN_P, Span, independent
 from .flat import FlatTranslations
-from .linalg import rational_rref
+from .linalg import first_independent, rational_rref
 from .modeval import NotExact
 from ..model.layer import Layer
 from ..model.residual import Residual
@@ -72,15 +72,22 @@ class Layout:
 
 
 def layout(model) -> Layout:
+    """Where each parameter sits.  A free axis narrower than its reduction width is laid out as
+    a fixed one (its index values kept): the search is then exact along it, with no marks.  Such
+    widths have fields of their own that the ≤ 3 marks of :func:`signatures` can miss (with two
+    logits, cross-entropy sees only their difference d, and W1[i, a] += d_j, W1[j, a] −= d_i
+    needs a mark on the input, two on the hidden units and one on the logits)."""
     axes, _ = model_axes(model)
     roots = {a.root() for dims in axes.values() for dim in dims for a in dim}
-    free = sorted({a.key for a in roots if a.free})
-    sizes = {a.key: a.size for a in roots if a.free}
+    need = _need(axes)
+    wide = {a for a in roots if a.free and a.size >= need[a.key]}
+    free = sorted({a.key for a in wide})
+    sizes = {a.key: a.size for a in wide}
     pos = {k: i for i, k in enumerate(free)}
     block_of, fv, xv, slots = [], [], [], {}
     for b in model.blocks:
         dims = axes[b.name]
-        sl = [(a.root().key if a.free else None, a.size) for dim in dims for a in dim]
+        sl = [(a.root().key if a.root() in wide else None, a.size) for dim in dims for a in dim]
         slots[b.name] = sl
         shape = [a.size for dim in dims for a in dim]
         assert int(np.prod(shape)) == b.size, (b.name, shape, b.shape)
@@ -203,6 +210,12 @@ def reduced_model(model, widths: dict):
 def reduction_widths(model) -> dict:
     """Per free axis: two positions per block index plus three marks (every pattern realised)."""
     axes, _ = model_axes(model)
+    need = _need(axes)
+    roots = {a.root() for dims in axes.values() for dim in dims for a in dim if a.free}
+    return {a.key: min(a.size, need[a.key]) for a in roots}
+
+
+def _need(axes) -> dict:
     need: dict = {}
     for dims in axes.values():
         count: dict = {}
@@ -212,8 +225,7 @@ def reduction_widths(model) -> dict:
                     count[a.key] = count.get(a.key, 0) + 1
         for k, c in count.items():
             need[k] = max(need.get(k, 0), 2 * c + 3)
-    roots = {a.root() for dims in axes.values() for dim in dims for a in dim if a.free}
-    return {a.key: min(a.size, need[a.key]) for a in roots}
+    return need
 
 
 # -- solving one signature --------------------------------------------------------------------------
@@ -587,18 +599,21 @@ def drop_flat(f: Family, L: Layout, flat: FlatTranslations) -> Family:
     combos = _rational_rref(null, f.name)
     is_c = [k[1] is None for k in f.keys]
     dropped, consts = [], []
+    nz = [[(j, y) for j, y in enumerate(v) if y] for v in f.vectors]
     for a in combos:
-        w = [sum((x * v[j] for x, v in zip(a, f.vectors)), Fraction(0)) for j in range(len(f.keys))]
+        w = [Fraction(0)] * len(f.keys)
+        for x, pairs in zip(a, nz):
+            for j, y in (pairs if x else ()):
+                w[j] += x * y
         dropped.append([0 if c else x for x, c in zip(w, is_c)])
         consts.append([x if c else 0 for x, c in zip(w, is_c)])
     K, _ = rational_rref([d for d in dropped if any(d)], len(f.keys))
     K = [[Fraction(int(x.numerator), int(x.denominator)) for x in row] for row in K]
     marks = _marks(f.signature)
     weight = [len(entries(L, k, marks, tuple(sorted(marks.items())))) for k in f.keys]
-    kept: list = []
-    for v in [c for c in consts if any(c)] + list(f.vectors):
-        if len(rational_rref(K + kept + [v], len(f.keys))[1]) > len(K) + len(kept):
-            kept.append(_sparsest(v, K, weight))
+    cands = [c for c in consts if any(c)] + list(f.vectors)
+    new = [i - len(K) for i in first_independent(K + cands, len(f.keys)) if i >= len(K)]
+    kept = [_sparsest(cands[i], K, weight) for i in new]
     return Family(f.signature, f.keys, kept, f.gap, f.anchored)
 
 
@@ -730,7 +745,7 @@ def structured(model, seed: int = 0) -> StructuredResult:
     sampler = Sampler(small, seed)
     layouts, samplers = [Ls], [sampler]
     L = layout(model)
-    wider = {k: w + 1 for k, w in widths.items() if L.sizes[k] > w}
+    wider = {k: w + 1 for k, w in widths.items() if L.sizes.get(k, w) > w}
     if wider:       # a second reduced width: keep only width-independent coefficients
         big = reduced_model(model, {**widths, **wider})
         layouts.append(layout(big))
@@ -739,6 +754,9 @@ def structured(model, seed: int = 0) -> StructuredResult:
     trans = prune([f for f in (solve_signature(layouts, sig, samplers, constant=True) for sig in sigs)
                    if f.vectors], layouts[-1])
     flat_dim, notes = 0, []
+    if L.free:
+        notes.append("complete among fields with at most three marked units (checked against the global "
+                     "search on small models, not proved)")
     if trans:
         for lay, smp in zip(layouts, samplers):
             smp.constrain(flat_basis(lay, trans))

@@ -12,6 +12,8 @@ One module for the eliminations the methods share:
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import sympy as sp
 from sympy.polys.domains import QQ
@@ -35,8 +37,27 @@ def rational_rref(rows: list[list], ncols: int):
     """Exact reduced row echelon form over QQ: (nonzero rows as QQ elements, pivot columns)."""
     if not rows:
         return [], ()
-    R, piv = DomainMatrix([[QQ.convert(v) for v in r] for r in rows], (len(rows), ncols), QQ).rref()
+    R, piv = DomainMatrix([[_qq(v) for v in r] for r in rows], (len(rows), ncols), QQ).rref()
     return R.to_list()[:len(piv)], piv
+
+
+def first_independent(rows: list[list], ncols: int) -> list[int]:
+    """Indices of the rows independent of the rows before them (exact, over QQ): the pivot
+    columns of the transposed matrix's echelon form, one elimination for the whole greedy pass."""
+    if not rows:
+        return []
+    cols = [[_qq(r[j]) for r in rows] for j in range(ncols)]
+    _, piv = DomainMatrix(cols, (ncols, len(rows)), QQ).rref()
+    return list(piv)
+
+
+def _qq(v):
+    """v as a QQ element; ints and Fractions directly (QQ.convert goes through sympify)."""
+    if isinstance(v, (int, np.integer)):
+        return QQ(int(v))
+    if isinstance(v, Fraction):
+        return QQ(v.numerator, v.denominator)
+    return QQ.convert(v)
 
 
 def to_rational(x) -> sp.Rational:
