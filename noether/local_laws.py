@@ -31,7 +31,6 @@ from .run.data import initial_parameters, load_data, random_data
 from .run.optimizers import run_optimizer
 from .run.params import load_params
 from .run.recheck import bilinear, eval_law
-from .run.verify_optim import rule_from
 
 TOL_LOCAL = 1e-10    # an identity in float64: rounding of C and of the update is ~1e-15 relative
 
@@ -130,7 +129,7 @@ def verify_local(model, opts, progress=print, deriv=None, kernels=None, theta0=N
     """A run of ``opts.optimizer`` (GD by default) from θ0 (``opts.params`` or the seeded
     initialisation) on the data; every local law of the starting point's regions checked at every
     step until its region breaks."""
-    rule = make_rule("gd", lr=opts.lr) if opts.optimizer is None else rule_from(opts)
+    rule = opts.rule()
     closed_law(rule)                                # refused before any work
     X, Y = load_data(model, opts.data) if opts.data else random_data(model, opts.samples, opts.seed)
     if theta0 is None:

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from noether.run.sweep import SMALL_ERROR, error_orders
+from noether.sweep import SMALL_ERROR, error_orders
 from test_cli import cli
 
 DEEPLIN = """

@@ -6,7 +6,7 @@ import pytest
 
 from noether.cli import main
 from noether.model import Model
-from noether.run.sweep import SweepConfig, error_orders, run_sweep
+from noether.sweep import SweepConfig, error_orders, run_sweep
 
 
 def test_sweep_error_order_first_order_flow(tmp_path):

@@ -59,7 +59,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from ..run.sweep import SweepConfig, error_orders, run_sweep
+    from ..sweep import SweepConfig, error_orders, run_sweep
     model = load(args)
     lrs, seeds = parse_lrs(args.lr), parse_seeds(args.seeds)
     hyper = hyper_values(args)
@@ -69,7 +69,7 @@ def run(args) -> int:
     if not args.time > 0:
         raise SpecError("--time", f"must be > 0, got {args.time}")
     for lr, rule in zip(lrs, rules):      # a run of a few steps checks nothing and fits nothing
-        damp = 1 - rule.dampening             # the same step count as run.sweep.task
+        damp = 1 - rule.dampening             # the same step count as sweep.task
         if round(args.time / (lr * damp)) < MIN_STEPS:
             raise SpecError("--lr", f"{lr:g} gives {max(1, round(args.time / (lr * damp)))} step(s) over --time "
                             f"{args.time:g}; accepted: lr <= {args.time / (MIN_STEPS * damp):.3g} "

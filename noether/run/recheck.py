@@ -8,6 +8,7 @@ the sum of absolute values of the terms (the scale of float64 rounding), as in t
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sps
 import sympy as sp
 
 from ..optim import HYPER
@@ -50,3 +51,42 @@ def eval_law(rhs: sp.Expr, vectors: dict[str, np.ndarray], A, c, hyper: dict[str
         total += cval * v
         absum += np.abs(cval) * s
     return total, absum
+
+
+def generator_sparse(g, D):
+    """The kernels' packed generators as [(A as scipy CSR, c)], one per generator."""
+    out = []
+    for k in range(len(g["gptr"]) - 1):
+        s, e = g["gptr"][k], g["gptr"][k + 1]
+        A = sps.csr_matrix((g["vals"][s:e], (g["rows"][s:e], g["cols"][s:e])), shape=(D, D))
+        c = np.zeros(D)
+        cs, ce = g["cptr"][k], g["cptr"][k + 1]
+        np.add.at(c, g["cidx"][cs:ce], g["cvals"][cs:ce])
+        out.append((A, c))
+    return out
+
+
+def state_law_residuals(law, rule, run, gens) -> np.ndarray:
+    """max_k |P_{k+1} − (ρP_k + source_k)| / scale per generator, P_k = X(θ_k)·s_k (numpy), for the
+    rule's derived state law ``law`` (:func:`noether.derive.derive_state_law`)."""
+    n = run.completed
+    vecs = {"theta": run.theta[:n], "g": run.grad[:n]}
+    for i, s in enumerate(rule.state):
+        vecs[s] = run.state[:n, i]
+    first = np.zeros(n)
+    first[0] = 1.0
+    vals = rule.values()
+    hyper = {k: vals[v] for k, v in HYPER.items()}
+    out = np.zeros(len(gens))
+    # The substituted identity X(θ_k)·g_k = 0 holds in float64 only to ε·|X(θ_k)|·(the size of the
+    # terms summed into g_k), which does not shrink as g_k → 0 at convergence; max_k |g_k|∞ bounds
+    # that size, so η·max|g|·Σ|X(θ_k)| joins the rounding scale.
+    gscale = rule.lr * float(np.abs(run.grad).max()) if n else 0.0
+    sv = run.state[:, rule.state.index(law.state)]
+    for j, (A, c) in enumerate(gens):
+        Pv = np.einsum("kd,kd->k", sv, np.asarray((A @ run.theta.T).T)) + sv @ c
+        Pa = np.einsum("kd,kd->k", np.abs(sv), np.asarray((abs(A) @ np.abs(run.theta).T).T)) + np.abs(sv) @ np.abs(c)
+        val, scale = eval_law(law.rhs, vecs, A, c, hyper, first, P=(Pv[:n], Pa[:n]))
+        scale = scale + gscale * (np.asarray((abs(A) @ np.abs(run.theta[:n]).T).T).sum(axis=1) + np.abs(c).sum())
+        out[j] = np.max(np.abs(Pv[1:n + 1] - val) / (scale + Pa[1:n + 1] + 1e-300)) if n else 0.0
+    return out

@@ -16,16 +16,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..derive.continuous import fit_order, prediction_errors, rotation_decay
-from ..derive.derivation import derive
-from ..derive.laws import derive_state_law
-from ..kernels.codegen import build_kernels
-from ..model import Model
-from ..optim import HYPER, make_rule
-from .data import initial_parameters, random_data
-from .optimizers import run_optimizer
-from .recheck import eval_law
-from .verify_optim import generator_sparse
+from .derive.continuous import fit_order, prediction_errors, rotation_decay
+from .derive.derivation import derive
+from .derive.laws import derive_state_law
+from .kernels.codegen import build_kernels
+from .model import Model
+from .optim import HYPER, make_rule
+from .run.data import initial_parameters, random_data
+from .run.optimizers import run_optimizer
+from .run.recheck import eval_law, generator_sparse
 
 
 @dataclass
