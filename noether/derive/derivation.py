@@ -28,7 +28,7 @@ from .laws import Law, derive_law, NotLinear, derive_state_law
 from .rank import field_rank
 from .flat import flat_rotations
 from .generator import Generator
-from .linalg import rational_null
+from .linalg import float_rank, rational_null
 from .general import general_algebra
 
 #: Explicit expressions (JSON, per-parameter charges) only for models up to this many parameters.
@@ -136,8 +136,7 @@ class Derivation:
             rows.append(np.concatenate([[gamma * (X @ v)], At_v, X]))
         if not rows:
             return 0
-        s = np.linalg.svd(np.array(rows), compute_uv=False)
-        return int(np.sum(s > 1e-9 * s[0]))   # exact small-integer data: rank gap is wide
+        return float_rank(np.array(rows), 1e-9)   # exact small-integer data: rank gap is wide
 
     # -- laws -----------------------------------------------------------------------------------
     def law(self, optimizer: str = "gd", **hyper) -> Law:

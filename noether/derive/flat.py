@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .generator import Generator
+from .linalg import float_left_null, float_rank
 
 #: Relative singular-value threshold of the float rank tests below: the fields have small
 #: rational entries and T an orthonormal float basis, so a field with values in T leaves a
@@ -51,10 +52,8 @@ class FlatTranslations:
                 c[r] = float(v)
             top = max(top, np.sqrt((A ** 2).sum() + c @ c))
             M[i] = np.concatenate([self.perp(A.T).T.ravel(), self.perp(c[None])[0]])
-        U, s, _ = np.linalg.svd(M, full_matrices=False)     # k ≤ D(D + 1): U is k × k
         # relative to the fields themselves: when every one has values in T, all of s is rounding
-        rank = int(np.sum(s > RTOL * max(top, 1e-300)))
-        return U[:, rank:].T
+        return float_left_null(M, RTOL, max(top, 1e-300))     # k ≤ D(D + 1) rows
 
     def rank_modulo(self, gens: list[Generator], rng: np.random.Generator) -> int:
         """dim of span(gens) modulo the fields with values in T: the rank of the components
@@ -72,8 +71,7 @@ class FlatTranslations:
             blocks.append(self.perp(X))
             Z = np.hstack(blocks)
             top = max(float(np.abs(Z).max()), 1e-300) * np.sqrt(Z.shape[1])   # ≥ the largest row norm
-            s = np.linalg.svd(Z, compute_uv=False)
-            new = int(np.sum(s > RTOL * top))
+            new = float_rank(Z, RTOL, top)
             if new == rank or new == len(gens):
                 return new
             rank, th = new, rng.standard_normal(D)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from .global_exact import GlobalSearchError, batch_size
+from .linalg import float_null, float_rank
 
 
 @dataclass
@@ -48,24 +49,17 @@ def global_search(model, samples: int | None = None, seed: int = 0, rtol: float 
         blocks.append(np.hstack([np.einsum("or,s->ors", J, theta).reshape(len(J), -1), J]))
     M = np.vstack(blocks)
     M /= np.linalg.norm(M, axis=1, keepdims=True) + 1e-300
-    _, s, Vt = np.linalg.svd(M, full_matrices=True)
-    s_full = np.zeros(n_unknown)
-    s_full[:len(s)] = s
     # float64: an exact null direction leaves sv ~ eps*||M||*sqrt(rows) ~ 1e-13; real ones >~ 1e-3
-    null = s_full < rtol * s_full[0]
-    dim = int(null.sum())
-    gap = (float(s_full[null].max() / s_full[0]) if dim else 0.0,
-           float(s_full[~null].min() / s_full[0]) if (~null).any() else 1.0)
-    basis = Vt[null]
+    basis, gap = float_null(M, rtol)
+    dim = len(basis)
     theta = rng.standard_normal(D)
     fields = np.array([b[:D * D].reshape(D, D) @ theta + b[D * D:] for b in basis]) if dim else np.zeros((0, D))
-    orbit = int(np.linalg.matrix_rank(fields, tol=1e-8 * max(1.0, np.abs(fields).max(initial=0)))) if dim else 0
+    orbit = float_rank(fields, 1e-8, max(1.0, np.abs(fields).max(initial=0))) if dim else 0
     # gradient subspace: combinations with A − Aᵀ = 0
     if dim:
         anti = np.array([(b[:D * D].reshape(D, D) - b[:D * D].reshape(D, D).T)[np.triu_indices(D, 1)] for b in basis]).T
-        sv = np.linalg.svd(anti, compute_uv=False) if anti.size else np.zeros(0)
         # basis rows have unit norm, so an antisymmetric part is either O(1) or rounding (~1e-15)
-        grad_dim = dim - int(np.sum(sv > 1e-8)) if anti.size else dim
+        grad_dim = dim - float_rank(anti, 1e-8, 1.0)
     else:
         grad_dim = 0
     return GlobalResult(dim, orbit, gap, basis, grad_dim)
@@ -132,15 +126,9 @@ def numeric_null_space(model, seed: int = 0, rtol: float = 1e-9):
         blocks.append(np.hstack([np.einsum("or,s->ors", G, theta).reshape(len(G), -1), G]))
     M = np.vstack(blocks)
     M /= np.linalg.norm(M, axis=1, keepdims=True) + 1e-300
-    _, s, Vt = np.linalg.svd(M, full_matrices=True)
-    s_full = np.zeros(N)
-    s_full[:len(s)] = s
     # float64: exact null directions leave sv ~ eps·‖M‖·sqrt(rows) ≲ 1e-12 relative; the
     # smallest genuine ones of these well-scaled random systems are ≳ 1e-6 (the gap is reported).
-    null = s_full < rtol * s_full[0]
-    gap = (float(s_full[null].max() / s_full[0]) if null.any() else 0.0,
-           float(s_full[~null].min() / s_full[0]) if (~null).any() else 1.0)
-    return Vt[null], gap
+    return float_null(M, rtol)
 
 
 def cross_check(model, exact, seed: int = 0, tol: float = 1e-6) -> dict:

@@ -40,7 +40,7 @@ from .global_exact import (P2, GlobalSearchError, batch_size, model_problem,
 from .globalsearch import jacobian_sample
 from .span import P as SPAN_P, Span, independent
 from .flat import FlatTranslations
-from .linalg import first_independent, rational_rref
+from .linalg import NoClearGap, first_independent, float_row_basis, rational_rref, scaled_null
 from .modeval import NotExact
 from ..model.layer import Layer
 from ..model.residual import Residual
@@ -385,57 +385,11 @@ def solve_signature(Ls: list[Layout], sig, samplers: list[Sampler], constant: bo
 
 def _null(M: np.ndarray, sig):
     """(null basis in unscaled coordinates, relative singular-value gap, column scale)."""
-    # column scaling, floored: a column that vanishes identically is rounding (~1e-16 of the
-    # largest) and must stay tiny rather than be blown up to unit norm
-    norms = np.linalg.norm(M, axis=0)
-    scale = np.maximum(norms, 1e-3 * max(norms.max(), 1e-300))
-    # singular values of M/scale from the eigenvalues of its Gram matrix (n × n, several times
-    # cheaper than an SVD of the tall M).  eigh is accurate to ~1e-16·λ_max, so null directions
-    # show σ ≲ 1e-8·σ_max; genuine ones of these systems have σ ≳ 1e-4·σ_max (gaps reported).
-    Ms = M / scale
-    # a column at rounding level (a direction the outputs do not see, e.g. attention's key bias)
-    # is its own null vector e_j: its scaled norm ≤ 1e-9 is far below the null threshold and it
-    # couples to the others only at that level, so it is split off before the eigensolver
-    zero = norms <= 1e-12 * max(norms.max(), 1e-300)
-    keep = np.flatnonzero(~zero)
-    lam, W = np.linalg.eigh(Ms[:, keep].T @ Ms[:, keep]) if len(keep) else (np.zeros(0), np.zeros((0, 0)))
-    s_keep = np.sqrt(np.clip(lam[::-1], 0.0, None))
-    W = W[:, ::-1].T
-    s_zero = norms[zero] / scale[zero]
-    null, gap = _split(s_keep, s_zero, GRAM_RTOL)
-    if gap[1] < 1e2 * GRAM_RTOL and len(keep):
-        # a genuine σ near the Gram's rounding floor (~1e-8·σ_max), e.g. a scale symmetry that a
-        # normalisation's eps breaks only at O(eps) = 1e-5: the eigenvalues cannot separate it,
-        # and its eigenvector mixes into the null ones at ~1e-16/σ² (~1e-6, too much to
-        # rationalise).  The SVD of the triangular factor resolves σ to ~1e-16·σ_max instead.
-        R = np.linalg.qr(Ms[:, keep], mode="r")
-        _, s_keep, W = np.linalg.svd(R)
-        s_keep = np.concatenate([s_keep, np.zeros(len(W) - len(s_keep))])   # fewer rows than columns
-        null, gap = _split(s_keep, s_zero, RTOL)
-        if gap[1] >= 1e2 * RTOL:
-            return _basis(W, null, keep, zero, scale, M.shape[1]), gap, scale
-    if gap[1] < 1e2 * GRAM_RTOL:
-        raise GlobalSearchError(f"family {Family(sig, [], [], gap).name}: no clear singular-value gap "
-                                f"({gap[0]:.1e} / {gap[1]:.1e})")
-    return _basis(W, null, keep, zero, scale, M.shape[1]), gap, scale
-
-
-def _split(s_keep: np.ndarray, s_zero: np.ndarray, rtol: float) -> tuple[np.ndarray, tuple[float, float]]:
-    """Which singular values (descending) are null at ``rtol``, and the relative gap
-    (largest null, smallest kept) counting the split-off zero columns as null."""
-    top = max(s_keep[0] if len(s_keep) else 0.0, 1e-300)
-    null = s_keep < rtol * top
-    s_null = np.concatenate([s_keep[null], s_zero])
-    return null, (float(s_null.max() / top) if len(s_null) else 0.0,
-                  float(s_keep[~null].min() / top) if (~null).any() else 1.0)
-
-
-def _basis(W, null, keep, zero, scale, n) -> np.ndarray:
-    """Null rows of W (over the ``keep`` columns) and e_j per ``zero`` column, unscaled."""
-    V = np.zeros((int(null.sum()) + int(zero.sum()), n))
-    V[:int(null.sum()), keep] = W[null]
-    V[np.arange(int(null.sum()), len(V)), np.flatnonzero(zero)] = 1.0
-    return V / scale[None, :]
+    try:
+        return scaled_null(M, RTOL, GRAM_RTOL)
+    except NoClearGap as exc:
+        raise GlobalSearchError(f"family {Family(sig, [], [], exc.gap).name}: no clear singular-value gap "
+                                f"({exc.gap[0]:.1e} / {exc.gap[1]:.1e})") from None
 
 
 # -- members: a family at given marks, at any widths ------------------------------------------------
@@ -720,8 +674,7 @@ def flat_basis(L: Layout, trans: list[Family]) -> np.ndarray:
     """Orthonormal rows spanning the translations of ``trans`` at L's widths."""
     C = np.array([[float(v) for v in member(L, f, vec, m, "").evaluate(np.zeros(L.model.D))]
                   for f in trans for m in assignments(L, f.signature) for vec in f.vectors])
-    U, sv, Vt = np.linalg.svd(C, full_matrices=False)
-    return Vt[:int(np.sum(sv > 1e-9 * sv[0]))]
+    return float_row_basis(C, 1e-9)      # small-integer translations: rank gap is wide
 
 
 def structured(model, seed: int = 0) -> StructuredResult:

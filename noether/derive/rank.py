@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .linalg import float_independent_columns
+
 
 @dataclass
 class RankResult:
@@ -53,17 +55,11 @@ def field_rank(gens, theta: np.ndarray) -> RankResult:
                 M[pos[r], col] += float(v)
         if not M.any():
             continue
-        s = np.linalg.svd(M, compute_uv=False)
         # float64 SVD: singular values of an exactly rank-deficient matrix sit near
         # eps * ||M|| * max(shape); 1e-9 relative leaves a wide margin on both sides.
-        tol = 1e-9 * s[0]
-        r = int(np.sum(s > tol))
-        if r < len(s):
-            worst_zero = max(worst_zero, s[r] / s[0])
-        best_nonzero = min(best_nonzero, s[r - 1] / s[0])
+        r, cols, (zero, nonzero) = float_independent_columns(M, 1e-9)
+        worst_zero, best_nonzero = max(worst_zero, zero), min(best_nonzero, nonzero)
         total += r
-        import scipy.linalg as sla          # lazily: 0.2 s of every derive's start-up otherwise
-        _, _, piv = sla.qr(M, pivoting=True, mode="economic")
-        for col in piv[:r]:
+        for col in cols:
             indep[comp[col]] = True
     return RankResult(total, indep, (worst_zero, best_nonzero))
