@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print("noether: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        from .derive.global_exact import GlobalSearchError   # local: the derive stack is slow to import
+        from .derive.global_search.exact import GlobalSearchError   # local: the derive stack is slow to import
         if not isinstance(exc, GlobalSearchError):
             raise
         print(f"noether: internal error (a bug: please report it with the spec): {exc}", file=sys.stderr)

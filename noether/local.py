@@ -19,7 +19,7 @@ from sympy import QQ
 from .derive.derivation import derive
 from .errors import SpecError
 from .model.regions import UnitRegion, classify, reduced_model
-from .derive.global_exact import GlobalSearchError
+from .derive.global_search.exact import GlobalSearchError
 from .completeness.count import count_laws, lie_rank
 from .completeness.jets import Net
 from .derive.generator import Generator

@@ -105,7 +105,7 @@ def test_gl_found_from_families_past_the_explicit_limit(monkeypatch):
     """Without explicit generators (a wide model) GL is read from the family members at units 0
     and 1; forced here on a small model by lowering the limit."""
     import importlib
-    monkeypatch.setattr(importlib.import_module("noether.derive.algebra"), "EXPLICIT_LIMIT", 0)
+    monkeypatch.setattr(importlib.import_module("noether.derive.per_interface.families"), "EXPLICIT_LIMIT", 0)
     spec = _linear_block_spec(3, 3, 4, "none", "relu")
     m = Model.from_toml(spec)
     d = derive(function_model(m))

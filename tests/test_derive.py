@@ -7,7 +7,7 @@ import sympy as sp
 from helpers import flow, mlp
 from noether.derive import derive
 from noether.derive.algebra import lie_bracket
-from noether.derive.globalsearch import global_search
+from noether.derive.global_search.numeric import global_search
 
 # Activations nobody listed in the catalogue, plus catalogue ones: the engine sees expressions only.
 ACTS = ["relu", "identity", "tanh", "exp", "z**3", "z + 1", "Abs(z)", "Max(z, z/5)", "Min(z, 0)",
@@ -125,3 +125,17 @@ def test_discrete_flip_is_a_symmetry():
         np.testing.assert_allclose(m.forward(apply_permutation(m, theta, itf, [2, 0, 3, 1]), X), F0, atol=1e-13)
         for a, b in itf.sol.flips:
             np.testing.assert_allclose(m.forward(apply_flip(m, theta, itf, 1, a, b), X), F0, atol=1e-13)
+
+
+def test_cli_method_names_are_the_registered_methods():
+    from noether.commands.derive import METHOD_NAMES
+    from noether.derive import METHODS
+    assert set(METHOD_NAMES) == {"auto"} | set(METHODS)
+
+
+def test_forcing_a_method_that_does_not_apply_is_refused():
+    from noether.errors import SpecError
+    from noether.model import Model
+    m = Model.from_toml('name = "x"\ninput = 2\nloss = "cross_entropy"\n[[layer]]\ntype = "linear"\nout = 3\n')
+    with pytest.raises(SpecError, match="per-interface method takes the MSE loss only"):
+        derive(m, method="interface")

@@ -6,8 +6,8 @@ import pytest
 import sympy as sp
 
 from noether.derive.derivation import derive
-from noether.derive.global_exact import global_exact
-from noether.derive.globalsearch import CrossCheckError, cross_check
+from noether.derive.global_search.exact import global_exact
+from noether.derive.global_search.numeric import CrossCheckError, cross_check
 from noether.errors import SpecError
 from noether.model import LayerNorm, Linear, Model, Radial, RMSNorm
 from noether.model.activation import Activation
@@ -109,7 +109,7 @@ def test_symbolic_model_size_is_bounded(monkeypatch):
     it reached rather than left to sympy for hours (an 8x8 conv -> batchnorm -> ... CNN reaches
     1.1e6 nodes; the bound is lowered here so that a small batchnorm model crosses it)."""
     import importlib
-    ge = importlib.import_module("noether.derive.global_exact")
+    ge = importlib.import_module("noether.derive.global_search.exact")
     from noether.derive.modeval import NotExact
     from noether.model import BatchNorm
     x = sp.Symbol("x")

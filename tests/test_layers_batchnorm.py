@@ -10,8 +10,8 @@ import pytest
 import sympy as sp
 
 from noether.derive.derivation import derive
-from noether.derive.global_exact import global_exact
-from noether.derive.globalsearch import cross_check
+from noether.derive.global_search.exact import global_exact
+from noether.derive.global_search.numeric import cross_check
 from noether.errors import SpecError
 from noether.kernels.codegen import build_kernels
 from noether.model import Activation, BatchNorm, Linear, Model, Residual
@@ -134,7 +134,7 @@ def test_singular_sample_points_are_redrawn():
 def test_nowhere_finite_model_is_refused(monkeypatch):
     """A model that is non-finite at every sampled point is refused, not given an empty algebra."""
     import importlib
-    gs = importlib.import_module("noether.derive.globalsearch")
+    gs = importlib.import_module("noether.derive.global_search.numeric")
     monkeypatch.setattr(gs, "output_jacobian", lambda model, theta, X: np.full((1, model.D), np.nan))
     m = Model(2, [Linear(2), BatchNorm(eps=0.0), Linear(1)])
     with pytest.raises(gs.GlobalSearchError, match="non-finite"):

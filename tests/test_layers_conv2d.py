@@ -44,7 +44,7 @@ def _kernels_only(m):
     """The generated forward/backward of ``m`` without a derivation (no charges to print): the
     kernels' loss and gradient do not depend on the algebra, and deriving would dominate the test."""
     from noether.derive.derivation import Derivation
-    from noether.derive.general import ExplicitAlgebra
+    from noether.derive.explicit import ExplicitAlgebra
     return noether.build_kernels(Derivation(m, ExplicitAlgebra(m, [], [], generators=[]), [], []), CACHE)
 
 

@@ -9,8 +9,8 @@ import pytest
 import sympy as sp
 
 from noether.derive.derivation import derive
-from noether.derive.global_exact import global_exact
-from noether.derive.globalsearch import cross_check
+from noether.derive.global_search.exact import global_exact
+from noether.derive.global_search.numeric import cross_check
 from noether.errors import SpecError
 from noether.kernels.codegen import build_kernels
 from noether.model import Activation, Attention, LayerNorm, Linear, Model, Residual

@@ -1,4 +1,4 @@
-"""The structured search (families on reduced widths, lifted; noether.derive.layerwise) against
+"""The structured search (families on reduced widths, lifted; noether.derive.structured.search) against
 two independent routes: the exact global search on small instances of every layer type, and
 the per-interface MLP method on wide MLPs.  Counts compared are dim, orbit rank and the number
 of functionally independent charges (docs/theory.md §2); all three are exact integers, so equality
@@ -12,9 +12,9 @@ import sympy as sp
 
 from noether.cli import main
 from noether.derive.derivation import derive
-from noether.derive.flat import FlatTranslations
-from noether.derive.global_exact import global_exact
-from noether.derive.layerwise import layout, reduction_widths, structured
+from noether.derive.structured.flat import FlatTranslations
+from noether.derive.global_search.exact import global_exact
+from noether.derive.structured.search import layout, reduction_widths, structured
 from noether.model import Model, user_layer
 from noether.model.activation import Activation
 from noether.model.linear import Linear
@@ -198,7 +198,7 @@ def test_null_space_with_a_small_genuine_singular_value():
     leaves σ ≈ 1e-5·σ_max: the Gram eigenvalues (resolution ~1e-8·σ_max) cannot separate it from
     the null ones, and the search raised 'no clear singular-value gap' on attention → layernorm →
     linear.  The SVD of the triangular factor resolves it; the null basis is the true one."""
-    from noether.derive.layerwise import _null
+    from noether.derive.structured.search import _null
     rng = np.random.default_rng(0)
     n = 10
     U, _ = np.linalg.qr(rng.standard_normal((200, n)))

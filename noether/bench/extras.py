@@ -17,7 +17,7 @@ def derivation_times(width: int = 8) -> dict[str, float]:
     """Seconds of a full derivation (algebra, charges, GD law, JSON) of input 4 -> linear width -> [σ]
     -> linear 2, per σ ("linear": none), with the per-σ solver cache cleared first (cold per type)."""
     from ..derive.derivation import derive
-    from ..derive.elementwise import solve_elementwise
+    from ..derive.per_interface.elementwise import solve_elementwise
     from ..model import Model
     derive(Model.from_dict({"name": "warm", "input": 2, "loss": "mse",
                             "layer": [{"type": "linear", "out": 2}]})).to_json()   # imports, not timed

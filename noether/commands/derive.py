@@ -10,14 +10,19 @@ from ._common import add_spec, load, print_json
 HELP = "derive the symmetry algebra, charges, Noether charges and laws of a model"
 
 
+#: noether.derive.METHODS by name, spelled out so that --help does not import the derivation
+#: (tests/test_derive.py checks they agree)
+METHOD_NAMES = ("auto", "interface", "global", "structured")
+
+
 def add_arguments(p):
     add_spec(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--latex", action="store_true", help="print formulas as LaTeX")
     p.add_argument("--seed", type=int, default=0, help="seed of the generic point for ranks (default 0)")
-    p.add_argument("--method", choices=("auto", "global", "structured"), default="auto",
-                   help="auto: per-interface for MLPs, else the structured search (certified); or force "
-                        "one; global: the exact global search, up to 64 parameters (default auto)")
+    p.add_argument("--method", choices=METHOD_NAMES, default="auto",
+                   help="auto: per-interface for MLPs under MSE, else the structured search (certified); or "
+                        "force one; global: the exact global search, up to 64 parameters (default auto)")
 
 
 def run(args) -> int:

@@ -27,7 +27,7 @@ import numpy as np
 from .graph import GraphNet
 from .jets import ActStage, Net, activation_derivatives, is_piecewise, nested_bracket_scaled
 from ..derive.derivation import derive
-from ..derive.global_exact import batch_size
+from ..derive.global_search.exact import batch_size
 from ..errors import InternalContradiction, SpecError
 import os
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..derive.global_exact import batch_size, dag_size, model_problem
+from ..derive.global_search.exact import batch_size, dag_size, model_problem
 from ..derive.modeval import NotExact
 from ..errors import SpecError
 from ..expr import postorder

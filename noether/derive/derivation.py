@@ -16,23 +16,26 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SpecError
-from ..model.linear import Linear
 from ..optim import OPTIMIZERS
-from .algebra import Algebra, Family, build_algebra
-from .charges import (
-    Charge, ChargeFamily, charge_families, explicit_charges, i_, j_, k_, residual_charges,
-)
+from .algebra import Algebra
+from .charges import Charge, ChargeFamily, i_, j_, k_
 from .discrete import derive_discrete, discrete_symmetries
+from .explicit import has_eps
+from .generator import Generator
+from .global_search.exact import MAX_GLOBAL_D
+from .global_search.method import GlobalSearch
 from .lagrangian import derive_bregman, eta, gamma, t
 from .laws import Law, derive_law, NotLinear, derive_state_law
-from .rank import field_rank
-from .flat import flat_rotations
-from .generator import Generator
 from .linalg import float_rank, rational_null
-from .general import general_algebra
+from .method import EXPLICIT_D, Method
+from .per_interface.families import Family
+from .per_interface.method import PerInterface
+from .rank import field_rank
+from .structured.flat import flat_rotations
+from .structured.method import Structured
 
-#: Explicit expressions (JSON, per-parameter charges) only for models up to this many parameters.
-EXPLICIT_D = 2000
+#: The derivation methods by the name ``derive --method`` accepts (besides "auto").
+METHODS: dict[str, Method] = {m.name: m for m in (PerInterface(), GlobalSearch(), Structured())}
 
 
 @dataclass
@@ -289,24 +292,28 @@ def noether_charge(g, syms) -> dict[str, sp.Expr]:
     return {"expr": q, "source": sp.exp(gamma * t) * src / eta if src != 0 else sp.Integer(0)}
 
 
-def derive(model, seed: int = 0, method: str = "auto") -> Derivation:
-    """Run the derivation stage for ``model`` (see module docstring).
+def choose_method(model, method: str = "auto") -> Method:
+    """The method ``derive`` uses.  "auto": the per-interface method where it applies (MLPs with
+    MSE); else the exact global search for models of at most MAX_GLOBAL_D parameters with a layer
+    eps > 0 (eps leaves near-symmetries whose singular values sit at the eps level, where a sampled
+    float null space has no clear gap, while exact elimination separates them); else the
+    structured search, certified exactly modulo a prime."""
+    if method == "auto":
+        if METHODS["interface"].applies(model) is None:
+            return METHODS["interface"]
+        if has_eps(model) and model.D <= MAX_GLOBAL_D:
+            return METHODS["global"]
+        return METHODS["structured"]
+    if method not in METHODS:
+        raise SpecError("method", f"unknown method {method!r}; accepted: auto, " + ", ".join(METHODS))
+    why = METHODS[method].applies(model)
+    if why:
+        raise SpecError("method", why)
+    return METHODS[method]
 
-    ``method``: "auto" (the per-interface method for MLPs with MSE, else the structured search,
-    certified), "global" (the exact global search, D ≤ 64) or "structured" to force one."""
-    if method != "auto" or model.loss_name != "mse" or \
-            any(not (isinstance(l, Linear) or l.elementwise) for l in model.layers):
-        alg, charges, notes, extra = general_algebra(model, seed, method)
-        return Derivation(model, alg, [], charges, seed, notes, extra)
-    alg = build_algebra(model)
-    fams = charge_families(alg)
-    charges, notes = None, []
-    if alg.explicit and model.D <= EXPLICIT_D:
-        charges = explicit_charges(alg, fams)
-        extra, notes = residual_charges(alg, fams)
-        charges += extra
-    d = Derivation(model, alg, fams, charges, seed, notes)
-    if charges is None:
-        d.notes.append("charges are given per family; explicit per-parameter charges only for D <= "
-                       f"{EXPLICIT_D}")
-    return d
+
+def derive(model, seed: int = 0, method: str = "auto") -> Derivation:
+    """Run the derivation stage for ``model`` (see module docstring) with the method
+    :func:`choose_method` picks: "auto", or one of :data:`METHODS` by name to force it."""
+    f = choose_method(model, method).form(model, seed)
+    return Derivation(model, f.algebra, f.charge_families, f.charges, seed, f.notes, f.extra)

@@ -14,13 +14,12 @@ import copy
 import numpy as np
 
 from ..model.draws import initial_parameters, random_data
-from .global_exact import global_exact, _all_layers
 from .span import Span
 
 
 def zero_eps_model(model):
     m0 = copy.deepcopy(model)
-    for layer in _all_layers(m0):            # incl. inside residual blocks
+    for layer in m0.all_layers():            # incl. inside residual blocks
         if layer.eps:
             layer.eps = 0.0
             layer.__dict__.pop("_sym", None)
@@ -28,8 +27,9 @@ def zero_eps_model(model):
     return m0
 
 
-def eps_breaking(model, res, seed: int = 0, steps: int = 200, lr: float = 0.05, search=global_exact) -> list[dict]:
-    """``res``: the eps > 0 result of ``search`` (the exact global or the structured search)."""
+def eps_breaking(model, res, search, seed: int = 0, steps: int = 200, lr: float = 0.05) -> list[dict]:
+    """``res``: the eps > 0 result of ``search(model, seed)`` (the exact global or the structured
+    search), which is run again on the eps = 0 model."""
     D = model.D
     res0 = search(zero_eps_model(model), seed)
     span = Span(D)

@@ -4,7 +4,7 @@ Every dimension of every parameter block is a product of *axes* (a hidden width,
 a conv's kernel taps, ...).  An axis is **free** when relabelling its units (in every block and
 in the data at once) maps the model to itself, as for the hidden units of an MLP, the channels of
 a conv, or the d_k rows of one head; then the set of symmetry generators is invariant under
-that relabelling, and the structured search (:mod:`noether.derive.layerwise`) may derive it at a
+that relabelling, and the structured search (:mod:`noether.derive.structured.search`) may derive it at a
 small width and lift it (Maron et al. 2019, the orbit basis of permutation-equivariant maps).
 Everything else is **fixed**: its index values are labels (conv taps, sequence positions, and
 any axis a layer does not declare).  Free axes carry their *setters*: the spec keys that size

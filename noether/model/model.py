@@ -124,6 +124,12 @@ class Model:
             off += b.size
         return out
 
+    def all_layers(self):
+        """Every layer, including those inside containers (a residual block's inner layers)."""
+        for layer in self.layers:
+            yield layer
+            yield from layer.inner
+
     @property
     def D(self) -> int:
         return sum(b.size for b in self.blocks)

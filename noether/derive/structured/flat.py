@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .generator import Generator
-from .linalg import float_left_null, float_rank
+from ..generator import Generator
+from ..linalg import float_left_null, float_rank
 
 #: Relative singular-value threshold of the float rank tests below: the fields have small
 #: rational entries and T an orthonormal float basis, so a field with values in T leaves a

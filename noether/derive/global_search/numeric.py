@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from .global_exact import GlobalSearchError, batch_size
-from .linalg import float_null, float_rank
+from ..linalg import float_null, float_rank
+from .exact import GlobalSearchError, batch_size
 
 
 @dataclass

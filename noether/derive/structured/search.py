@@ -12,7 +12,7 @@ fixed axes).  A family member is the family at one choice of marks.
 2. Per signature, the pattern coefficients solving S J_f(θ; x) X(θ) = 0 (docs/theory.md eq. (1)) are a
    null space, sampled at random float points of the reduced model (SVD, gap reported).  Its
    reduced row echelon form is rationalised and every family vector is certified *exactly*,
-   modulo a prime at fresh rational points (:mod:`.global_exact`), or, for models without an
+   modulo a prime at fresh rational points (:mod:`..global_search.exact`), or, for models without an
    exact evaluation (tanh, ...), at fresh float points.
 3. The families are instantiated at the model's real widths; every member is checked at fresh
    float points of the full model.  Members are explicit generators; dim, orbit rank and the
@@ -32,19 +32,19 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
-from ..model.axes import axis_name, model_axes
-from .generator import Generator
-from .linalg import matmul_mod, residue
-from .global_exact import (P2, GlobalSearchError, batch_size, model_problem,
+from ...model.axes import axis_name, model_axes
+from ..generator import Generator
+from ..linalg import matmul_mod, residue
+from ..global_search.exact import (P2, GlobalSearchError, batch_size, model_problem,
                            sample_rows, summarise)
-from .globalsearch import jacobian_sample
-from .span import P as SPAN_P, Span, independent
+from ..global_search.numeric import jacobian_sample
+from ..span import P as SPAN_P, Span, independent
 from .flat import FlatTranslations
-from .linalg import NoClearGap, first_independent, float_row_basis, rational_rref, scaled_null
-from .modeval import NotExact
-from ..model.layer import Layer
-from ..model.residual import Residual
-from ..model.model import Model
+from ..linalg import NoClearGap, first_independent, float_row_basis, rational_rref, scaled_null
+from ..modeval import NotExact
+from ...model.layer import Layer
+from ...model.residual import Residual
+from ...model.model import Model
 from math import comb, prod
 
 #: Explicit generators are built up to this many family members.

@@ -24,12 +24,12 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
-from ..errors import SpecError
-from ..expr import postorder
-from .generator import Generator
-from .modeval import P1, P2, ModEvaluator, NotExact, Rejected
-from .charges import normaliser
-from .linalg import flint, matmul_mod, null_basis, rank_mod, residue, rref_mod
+from ...errors import SpecError
+from ...expr import postorder
+from ..charges import normaliser
+from ..generator import Generator
+from ..modeval import P1, P2, ModEvaluator, NotExact, Rejected
+from ..linalg import flint, matmul_mod, null_basis, rank_mod, residue, rref_mod
 from sympy.polys.matrices import DomainMatrix
 from sympy.polys.domains import QQ
 
@@ -88,13 +88,7 @@ class ExactResult:
 # -- the model as a problem -------------------------------------------------------------------
 def batch_size(model) -> int:
     """Samples per evaluation: 1, or 3 when a layer couples the samples of a batch."""
-    return 3 if any(l.batch_coupled for l in _all_layers(model)) else 1
-
-
-def _all_layers(model):
-    for l in model.layers:
-        yield l
-        yield from l.inner
+    return 3 if any(l.batch_coupled for l in model.all_layers()) else 1
 
 
 #: Largest expression (as a tree: nodes counted with multiplicity) the exact route builds.  The

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..errors import SpecError
-from ..model.catalogue import z
-from ..model.linear import Linear
+from ...errors import SpecError
+from ...model.catalogue import z
+from ...model.linear import Linear
+from ..generator import Generator
+from ..linalg import rational_null
 from .elementwise import ElementwiseSolution, solve_elementwise
-from .generator import Generator
-from .linalg import rational_null
 
 
 class NotStructured(Exception):

@@ -22,8 +22,8 @@ from functools import lru_cache
 
 import sympy as sp
 
-from ..model.catalogue import z
-from .funcdep import null_space
+from ...model.catalogue import z
+from ..funcdep import null_space
 
 u, v = sp.symbols("u v", real=True)
 
