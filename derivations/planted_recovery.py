@@ -73,12 +73,14 @@ pg2 = noether.align.align_permutation_groups(lin_model)
 quo = noether.align.canonical.continuous_quotient(lin_model, noether.derive(noether.align.function_model(lin_model)),
                                                   *pg2)
 print(f"derived: algebra dim {quo.dim_algebra}; GL blocks {[a.to_json() for a in quo.gl.axes]}; "
-      f"{quo.diag.k} rescaling generators; quotiented dim {quo.k}")
+      f"{quo.diag.k} rescaling generators; {quo.n_shifts} bias shifts; quotiented dim {quo.k}")
 lin_matched = {"permutation": 0, "group": 0}
 worst2, t0 = 0.0, time.perf_counter()
 for trial in range(TRIALS):
     rng = np.random.default_rng([trial, 16])
-    B = A2 * np.exp(quo.diag.D.T @ rng.uniform(-3.0, 3.0, quo.diag.k))
+    # the block's bias shifts b1 → b1 + v, b2 → b2 − W2 v (exact), then rescalings, GL, permutations
+    B = quo.shifts.move(A2, rng.uniform(-1.0, 1.0, quo.n_shifts)) if quo.n_shifts else A2
+    B = B * np.exp(quo.diag.D.T @ rng.uniform(-3.0, 3.0, quo.diag.k))
     for ax in quo.gl.axes:
         n = ax.group.axis.size
         B = noether.align.linear_blocks.apply_gl(lin_model, quo.shapes, B, ax, expm(rng.standard_normal((n, n)) / np.sqrt(n)))
@@ -93,7 +95,7 @@ for trial in range(TRIALS):
 print(f"{TRIALS} trials in {time.perf_counter() - t0:.1f} s; largest relative output change of an aligned copy "
       f"{worst2:.1e}")
 print(f"{'planted':<34} {'--modulo permutation':>22} {'--modulo group':>16}")
-print(f"{'permutation x rescaling x GL(32)':<34} {lin_matched['permutation'] / TRIALS:>22.2f} "
+print(f"{'shift x perm x rescaling x GL(32)':<34} {lin_matched['permutation'] / TRIALS:>22.2f} "
       f"{lin_matched['group'] / TRIALS:>16.2f}   (network matched exactly)")
 ok = lin_matched["group"] == TRIALS and lin_matched["permutation"] == 0 and worst2 <= 1e-9
 ok &= all(count[(k, "group")] == TRIALS and matched[(k, "group")] == TRIALS for k in ("permutation", "permutation x rescaling"))

@@ -39,10 +39,12 @@ def _rel(a, b):
 
 
 def _plant(m, groups, q, rng, scale=0.5):
-    """A moved by random rescalings exp(Dᵀt), a random GL element expm(scale·N) on every GL axis
-    (each copy), and a random element of every derived permutation group."""
+    """A moved by random affine shifts (a linear block's bias through the next weight), random
+    rescalings exp(Dᵀt), a random GL element expm(scale·N) on every GL axis (each copy), and a
+    random element of every derived permutation group."""
     A = m.init(rng)
-    B = A * np.exp(q.diag.D.T @ rng.uniform(-1, 1, q.diag.k))
+    B = q.shifts.move(A, rng.uniform(-1, 1, q.n_shifts)) if q.n_shifts else A
+    B = B * np.exp(q.diag.D.T @ rng.uniform(-1, 1, q.diag.k))
     for ax in q.gl.axes:
         n = ax.group.axis.size
         for v in range(ax.copies):
@@ -65,6 +67,13 @@ def test_planted_permutation_rescaling_and_gl_recovered_exactly(d, h1, extra, mi
     h1 = min(h1, d + 1)                       # both sides of the block need rank h1
     m, groups, q = _setup(_linear_block_spec(d, h1, h1 + extra, middle, second))
     assert [a.group.axis.name for a in q.gl.axes] == ["layer[0].out"]     # the linear block, nothing else
+    # the first bias moves through the second weight (b1 → b1 + v, b2 → b2 − W2 v), one shift per
+    # unit of the block, read from the algebra; with them the whole algebra is quotiented.  With
+    # more units than inputs, b1 = 0 leaves the block rank-deficient: the shifts stay, said so
+    full = h1 <= d
+    assert q.n_shifts == (h1 if full else 0)
+    assert q.k == q.dim_algebra if full else q.k == q.dim_algebra - h1
+    assert full or any("affine shifts are not quotiented" in n for n in q.gl.notes)
     A, B = _plant(m, groups, q, np.random.default_rng(seed))
     r = align(m, A, B, modulo="group", groups=groups, diagonal=q)
     # the exact group actions (exp, true inverse, permutations) change f by float64 rounding
@@ -209,7 +218,8 @@ def test_batchnorm_scalings_are_normalised_not_zeroed(tmp_path, capsys):
     m, groups, q = _setup(spec_text)
     rng = np.random.default_rng(4)
     A = m.init(rng)
-    B = A * np.exp(q.diag.D.T @ rng.uniform(-1, 1, q.diag.k))
+    B = q.shifts.move(A, rng.uniform(-1, 1, q.n_shifts)) if q.n_shifts else A
+    B = B * np.exp(q.diag.D.T @ rng.uniform(-1, 1, q.diag.k))
     for g in groups[1]:
         B = apply_group_element(m, B, g, rng)
     (tmp_path / "m.toml").write_text(spec_text)

@@ -83,7 +83,8 @@ def align(model, theta_a, theta_b, X=None, Y=None, method: str = "weight", modul
                          "canonical_A": ia, "canonical_B": ib,
                          "note": "quotiented: the diagonal (rescaling) subgroup by its minimum-norm point"
                                  + ("" if gl is None else ", GL(n) of each linear block by its balanced "
-                                    "SVD factorisation, and the translations by projecting them out")
+                                    "SVD factorisation, the translations by projecting them out, and the affine "
+                                    "shifts by the orbit point with no component along their constant parts")
                                  + "; other generators are not"
                                  + "".join("; " + n for n in (gl.notes if gl else []))}
     ps = PermSet.identity(model, amap.shapes, groups)

@@ -22,7 +22,9 @@ remaining O(n) freedom by its SVD.
 
 Translations θ ↦ θ + t in the algebra (a key bias softmax ignores, a bias that batchnorm's
 centring removes) are quotiented by the minimum-norm point of θ + span(t): the component of θ
-orthogonal to them, projected at every alternation.
+orthogonal to them, projected at every alternation.  Affine shifts (a linear block's bias moved
+through the next weight, :mod:`.shifts`) are quotiented at the same place, by the orbit point
+with no component along their constant parts.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ..errors import SpecError
 from ..derive.discrete import axis_sites, permute
 from ..derive.generator import Generator
 from .linear_blocks import GLBlocks, balance, float_coefficients, gl_blocks
+from .shifts import AffineShifts, affine_shifts
 
 #: Alternations of rescaling and linear-block balancing before giving up (reported, not raised).
 MAX_OUTER = 500
@@ -174,6 +177,7 @@ class Quotient:
     model: object
     shapes: dict
     trans: np.ndarray | None = None      # orthonormal rows: the translations
+    shifts: AffineShifts | None = None   # affine shifts (:mod:`.shifts`)
 
     @property
     def dim_algebra(self) -> int | None:
@@ -183,25 +187,45 @@ class Quotient:
     def k(self) -> int:
         """Dimension quotiented: the rescalings, gl(n)'s off-diagonal part on each GL axis, and
         with the translations every field with values in them (n_T·(D + 1), the projection removes
-        all of their orbits), less the rescalings that are such fields (counted once)."""
+        all of their orbits), less the rescalings that are such fields (counted once), and the
+        affine shifts."""
         if not self.n_trans:
-            return self.diag.k + self.gl.extra_dim
+            return self.diag.k + self.gl.extra_dim + self.n_shifts
         P = self.trans.shape[1]
         inside = np.abs((self.trans ** 2).sum(axis=0) - 1.0) < 1e-9      # e_p lies in the span
         out = self.diag.D[:, ~inside]
         overlap = self.diag.k - (int(np.linalg.matrix_rank(out, tol=1e-9)) if out.size else 0)
-        return int(self.diag.k + self.gl.extra_dim + self.n_trans * (P + 1) - overlap)
+        return int(self.diag.k + self.gl.extra_dim + self.n_trans * (P + 1) - overlap + self.n_shifts)
 
     @property
     def n_trans(self) -> int:
         return 0 if self.trans is None else len(self.trans)
 
+    @property
+    def n_shifts(self) -> int:
+        return 0 if self.shifts is None else self.shifts.k
+
 
 def continuous_quotient(model, derivation, amap, groups) -> Quotient:
     """Diagonal subgroup, GL blocks and translations of ``derivation``'s algebra (``groups``: the
     derived permutation groups of ``amap``'s axes, the candidates for GL)."""
-    return Quotient(diagonal_group(model, derivation), gl_blocks(model, derivation, groups, amap.shapes),
-                    model, amap.shapes, translations(model, derivation))
+    trans = translations(model, derivation)
+    gens = derivation.algebra.generators
+    if gens is None:        # wide models: the per-unit family members (a shift is one unit's)
+        gens = [g for f in derivation.algebra.families if f.kind == "unit" for g in f.instances()]
+    gl = gl_blocks(model, derivation, groups, amap.shapes)
+    shifts = affine_shifts(model, gens, trans)
+    if shifts.k and gl.axes:
+        # zeroing the shifts' constant parts (a linear block's first bias) can leave a block of
+        # rank < n (n units fed by fewer inputs): its GL orbit is then not closed.  Rank at a
+        # seeded generic point decides, the same for every point of an orbit.
+        try:
+            balance(model, amap.shapes, gl, shifts.canonical(model.init(np.random.default_rng(0))))
+        except SpecError:
+            gl.notes.append(f"the {shifts.k} affine shifts are not quotiented: with them at their canonical "
+                            "point a linear block has rank below its width")
+            shifts = AffineShifts(np.zeros((0, model.D)), [])
+    return Quotient(diagonal_group(model, derivation), gl, model, amap.shapes, trans, shifts)
 
 
 def _family_generators(model, derivation):
@@ -241,11 +265,13 @@ def canonicalise(group: DiagonalGroup | Quotient, theta: np.ndarray, max_iter: i
     F = group.trans if group.n_trans else None
 
     def project(x):
-        # the minimum-norm point of x + span(translations): its component orthogonal to them
-        return x if F is None else x - F.T @ (F @ x)
-    if not group.gl.axes and F is None:
+        # the minimum-norm point of x + span(translations): its component orthogonal to them;
+        # then the shifts' canonical point
+        x = x if F is None else x - F.T @ (F @ x)
+        return group.shifts.canonical(x) if group.n_shifts else x
+    if not group.gl.axes and F is None and not group.n_shifts:
         th, info = _min_norm(group.diag, th, max_iter, keeps)
-        return th, {**info, "gl_axes": 0, "translations": 0}
+        return th, {**info, "gl_axes": 0, "translations": 0, "shifts": 0}
     change, outer, ginfo = np.inf, 0, {"gl_axes": 0}
     for outer in range(1, MAX_OUTER + 1):
         t1, info = _min_norm(group.diag, project(th), max_iter, keeps)
@@ -254,7 +280,8 @@ def canonicalise(group: DiagonalGroup | Quotient, theta: np.ndarray, max_iter: i
         th = t2
         if change <= OUTER_TOL:
             break
-    return th, {**info, **ginfo, "generators": group.k, "translations": group.n_trans, "alternations": outer,
+    return th, {**info, **ginfo, "generators": group.k, "translations": group.n_trans,
+                "shifts": group.n_shifts, "alternations": outer,
                 "last_change": change, "converged": change <= OUTER_TOL}
 
 
