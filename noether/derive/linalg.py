@@ -51,8 +51,13 @@ def first_independent(rows: list[list], ncols: int) -> list[int]:
     return list(piv)
 
 
+_MPQ = type(QQ(1, 2))
+
+
 def _qq(v):
     """v as a QQ element; ints and Fractions directly (QQ.convert goes through sympify)."""
+    if type(v) is _MPQ:
+        return v
     if isinstance(v, (int, np.integer)):
         return QQ(int(v))
     if isinstance(v, Fraction):

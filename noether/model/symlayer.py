@@ -54,7 +54,12 @@ class SymbolicLayer(Layer):
 
     @staticmethod
     def _stack(vals, N):
-        return np.array([np.broadcast_to(np.asarray(v, dtype=float), (N,)) for v in vals])
+        """The lambdified values (each a scalar where an entry does not depend on the sample, else
+        an array of N) as one (len(vals), N) array; assignment broadcasts the scalars."""
+        out = np.empty((len(vals), N))
+        for i, v in enumerate(vals):
+            out[i] = v
+        return out
 
     def forward(self, X, p):
         f, _, _ = self._np
@@ -63,8 +68,8 @@ class SymbolicLayer(Layer):
     def backward(self, X, p, dY, grads):
         _, fdx, fdp = self._np
         a, N = self._args(X, p), X.shape[0]
-        Jx = np.array([self._stack(row, N) for row in fdx(*a)])        # (out, in, N)
-        Jp = np.array([self._stack(row, N) for row in fdp(*a)]) if self.blocks() else None
+        Jx = np.stack([self._stack(row, N) for row in fdx(*a)])        # (out, in, N)
+        Jp = np.stack([self._stack(row, N) for row in fdp(*a)]) if self.blocks() else None
         if Jp is not None:
             g = np.einsum("no,opn->p", dY, Jp)
             off = 0

@@ -243,29 +243,47 @@ class Sampler:
         self.S = np.kron(np.eye(batch_size(model)), np.array(model.loss.sensitivity(model.output), dtype=float))
         self.flat = np.zeros((0, model.D))
         self._blocks: list[tuple[np.ndarray, np.ndarray]] = []     # (θ, normalised S J rows)
-        self.G, self.T, self.C = np.zeros((0, model.D)), np.zeros((0, model.D)), np.zeros(0)
+        self._pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []   # (G, T, C) per sample
+        self._stacked = (np.zeros((0, model.D)), np.zeros((0, model.D)), np.zeros(0), 0)
 
     def _append(self, theta, G):
-        perp = theta - self.flat.T @ (self.flat @ theta)
-        self.G = np.vstack([self.G, G, self.flat])
-        self.T = np.vstack([self.T, np.tile(theta, (len(G), 1)), np.tile(perp, (len(self.flat), 1))])
-        self.C = np.concatenate([self.C, np.ones(len(G)), np.zeros(len(self.flat))])
+        # the constraint tᵀA P⊥ = 0 is dim T × D equations: the rows t ⊗ θ⊥ of D + 10 generic
+        # points span them, and more would only dilute the Jacobian rows (attention's key bias:
+        # four constraint rows per Jacobian row, four times the rows for the same rank)
+        flat = self.flat if len(self._pieces) < self.model.D + 10 else self.flat[:0]
+        perp = theta - flat.T @ (flat @ theta)
+        self._pieces.append((np.vstack([G, flat]),
+                             np.vstack([np.tile(theta, (len(G), 1)), np.tile(perp, (len(flat), 1))]),
+                             np.concatenate([np.ones(len(G)), np.zeros(len(flat))])))
+
+    def _arrays(self):
+        """(G, T, C) of every sample so far, stacked once per growth (not per sample)."""
+        if self._stacked[3] != len(self._pieces):
+            self._stacked = tuple(np.concatenate([p[i] for p in self._pieces]) for i in range(3)) + (len(self._pieces),)
+        return self._stacked[:3]
+
+    @property
+    def G(self) -> np.ndarray:
+        return self._arrays()[0]
 
     def constrain(self, flat: np.ndarray) -> None:
         """Add the rows tᵀAθ⊥ = 0 for the (orthonormal) rows t of ``flat``, at every sample point."""
         self.flat = flat
-        self.G, self.T, self.C = np.zeros((0, self.model.D)), np.zeros((0, self.model.D)), np.zeros(0)
+        self._pieces, self._stacked = [], self._stacked[:3] + (-1,)
         for theta, G in self._blocks:
             self._append(theta, G)
 
     def rows(self, n: int):
-        while len(self.G) < n:
+        have = sum(len(p[0]) for p in self._pieces)
+        while have < n:
             theta, X, J = jacobian_sample(self.model, self.rng, batch_size(self.model))
             G = self.S @ J
             G /= np.linalg.norm(G, axis=1, keepdims=True) + 1e-300
             self._blocks.append((theta, G))
             self._append(theta, G)
-        return self.G[:n], self.T[:n], self.C[:n]
+            have += len(self._pieces[-1][0])
+        G, T, C = self._arrays()
+        return G[:n], T[:n], C[:n]
 
 
 def _system(pats: list, G, T, C) -> np.ndarray:
@@ -561,24 +579,25 @@ def drop_flat(f: Family, L: Layout, flat: FlatTranslations) -> Family:
                 w[j] += x * y
         dropped.append([0 if c else x for x, c in zip(w, is_c)])
         consts.append([x if c else 0 for x, c in zip(w, is_c)])
-    K, _ = rational_rref([d for d in dropped if any(d)], len(f.keys))
-    K = [[Fraction(int(x.numerator), int(x.denominator)) for x in row] for row in K]
+    Kq, _ = rational_rref([d for d in dropped if any(d)], len(f.keys))
+    K = [[Fraction(int(x.numerator), int(x.denominator)) for x in row] for row in Kq]
     marks = _marks(f.signature)
     weight = [len(entries(L, k, marks, tuple(sorted(marks.items())))) for k in f.keys]
     cands = [c for c in consts if any(c)] + list(f.vectors)
     new = [i - len(K) for i in first_independent(K + cands, len(f.keys)) if i >= len(K)]
-    kept = [_sparsest(cands[i], K, weight) for i in new]
+    kept = [_sparsest(cands[i], K, Kq, weight) for i in new]
     return Family(f.signature, f.keys, kept, f.gap, f.anchored)
 
 
-def _sparsest(v: list, K: list, weight: list[int]) -> list:
+def _sparsest(v: list, K: list, Kq: list, weight: list[int]) -> list:
     """v minus a combination of the rows of K with fewer field entries: K's echelon form with v's
     heaviest patterns as pivots clears them, then single rows are subtracted while that lowers
-    Σ weight over v's nonzero coefficients (weight: a pattern's entries; patterns partition them)."""
+    Σ weight over v's nonzero coefficients (weight: a pattern's entries; patterns partition them).
+    ``Kq``: K as QQ elements (the elimination's input, converted once)."""
     def size(u):
         return sum(w for x, w in zip(u, weight) if x != 0)
     order = sorted(range(len(v)), key=lambda p: (-(weight[p] if v[p] != 0 else 0), -weight[p], p))
-    R, piv = rational_rref([[row[p] for p in order] for row in K], len(v))
+    R, piv = rational_rref([[row[p] for p in order] for row in Kq], len(v))
     u = list(v)
     for row, c in zip(R, piv):
         p = order[c]
