@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from noether.cli import main
+from noether.errors import SpecError
 from noether.completeness.count import _Span, count_laws, lie_rank, pinned_units
 from noether.completeness.exact import (ExactNet, bracket, evaluate, exact_lie_rank, exact_point,
                                            to_float)
@@ -309,6 +310,35 @@ def test_too_large_is_refused_up_front(tmp_path, capsys, monkeypatch):
     rc = main(["count", _spec(tmp_path, RELU_SPEC)])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "GiB" in err and "D <=" in err
+
+
+def test_momentum_bracket_level_that_does_not_fit_is_refused_up_front(tmp_path, capsys, monkeypatch):
+    """The momentum count always evaluates bracket level 1: when the Jacobian fits but that level
+    does not, it is refused before any work (a 3466-parameter net was killed at 24 GB before)."""
+    complete = importlib.import_module("noether.completeness.count")
+    m = Model.from_toml(RELU_SPEC)
+    net = complete.make_net(m, "momentum")
+    n = 2 * m.D + 1
+    certain, level1 = complete.estimate_bytes(net, n, complete.n_samples(net, n))
+    monkeypatch.setattr(complete, "available_bytes", lambda: (certain + level1) // 2)
+    monkeypatch.setattr(complete, "lie_rank", lambda *a, **k: pytest.fail("work started"))
+    rc = main(["count", "--flow", "momentum", _spec(tmp_path, RELU_SPEC)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "first bracket level" in err and "D <=" in err
+
+
+def test_a_later_bracket_level_that_does_not_fit_is_refused(monkeypatch):
+    """Each bracket level is checked before its jets are built (2^level masks)."""
+    complete = importlib.import_module("noether.completeness.count")
+    m = Model.from_toml(RELU_SPEC)
+    net = complete.make_net(m, "momentum")
+    n = 2 * m.D + 1
+    P = complete.n_samples(net, n)
+    certain, level1 = complete.estimate_bytes(net, n, P)
+    monkeypatch.setattr(complete, "available_bytes", lambda: certain + 1)   # no bracket level fits
+    rng = np.random.default_rng(0)
+    with pytest.raises(SpecError, match="bracket level 1 of the count"):
+        complete.lie_rank(net, m.init(rng), rng.standard_normal((P, m.input)), rng, "momentum")
 
 
 def test_json_into_closed_pipe(tmp_path):

@@ -295,6 +295,8 @@ def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generato
         if span.rank == n:
             break
         N = n - span.rank + oversample
+        # the level's jets (2^level nilpotent masks) must fit before any of them is built
+        _refuse(level_bytes(net, n, P, N, level, oversample), D, P, f"bracket level {level} of the count")
         coeffs = [draw(N) for _ in range(level + 1)]
         pt = {0: np.broadcast_to(point0, (N, n)).copy()}
         vals, scale = nested_bracket_scaled(field, coeffs, pt)
@@ -409,6 +411,14 @@ def estimate_bytes(net: Net, n: int, P: int, oversample: int = 8) -> tuple[int, 
     return certain, certain + 8 * (3 * n * n + 2 * 2 * (n + oversample) * P * widths)
 
 
+def level_bytes(net: Net, n: int, P: int, N: int, level: int, oversample: int = 8) -> int:
+    """Bytes of bracket level ``level`` with N brackets: the certain part plus the first level's
+    jets scaled by N / (n + oversample) and doubled per further level (one nilpotent mask bit
+    more each)."""
+    certain, one = estimate_bytes(net, n, P, oversample)
+    return int(certain + (one - certain) * 2 ** (level - 1) * N / (n + oversample))
+
+
 def make_net(model, flow: str = "gradient"):
     """The net the fields are evaluated on: matrix products for linear and elementwise layers
     (:class:`.jets.Net`), the model's expression graph for every other layer type
@@ -423,12 +433,12 @@ def make_net(model, flow: str = "gradient"):
     return GraphNet(model)
 
 
-def _refuse(need: int, D: int, P: int) -> None:
+def _refuse(need: int, D: int, P: int, what: str = "counting") -> None:
     have = available_bytes()
     if need > have:
         # P grows linearly with D, so the Jacobian grows like D²: the D that fits at these widths
         fit = int(D * (have / need) ** 0.5)
-        raise SpecError("model", f"counting needs at least {need / 2**30:.1f} GiB (D = {D}, {P} inputs per "
+        raise SpecError("model", f"{what} needs at least {need / 2**30:.1f} GiB (D = {D}, {P} inputs per "
                         f"point), {have / 2**30:.1f} GiB is available; at these widths about D <= {fit} fits")
 
 
@@ -457,6 +467,11 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
     n = net.D if flow == "gradient" else 2 * net.D + 1
     P = samples or n_samples(net, n)
     check_fits(net, n, P)
+    if flow == "momentum":
+        # the lifted fields span at most 1 + D of the 2D + 1 directions: the first bracket level
+        # is always evaluated, so it must fit too (a 3466-parameter net needed 119 GiB there and
+        # was killed by the kernel at 24 GB instead of refused)
+        _refuse(estimate_bytes(net, n, P)[1], net.D, P, "the momentum count's first bracket level")
     max_tries = max_tries or 10 * points + 20
     rng = np.random.default_rng(seed)
     U = loss_directions(model, np.random.default_rng([seed, 1]))
