@@ -65,12 +65,15 @@ class FlatTranslations:
         if not gens:
             return 0
         D = self.F.shape[1]
-        blocks, rank, th = [], -1, np.zeros(D)
+        blocks, rank, th, size = [], -1, np.zeros(D), 0.0
         while True:
             X = np.array([g.evaluate(th) for g in gens])
             blocks.append(self.perp(X))
             Z = np.hstack(blocks)
-            top = max(float(np.abs(Z).max()), 1e-300) * np.sqrt(Z.shape[1])   # ≥ the largest row norm
+            # relative to the fields themselves, not to their projections: when every field takes
+            # its values in T, Z is all rounding (~1e-16 of |X|) and has rank 0, not full rank
+            size = max(size, float(np.abs(X).max()))
+            top = max(size, 1e-300) * np.sqrt(Z.shape[1])   # ≥ the largest row norm of the unprojected fields
             new = float_rank(Z, RTOL, top)
             if new == rank or new == len(gens):
                 return new
