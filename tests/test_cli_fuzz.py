@@ -183,9 +183,9 @@ def test_cli_fuzz_large(spec, verb, flags, raw):
     case(raw if raw is not None else to_toml(spec), verb, flags_for(verb, flags))
 
 
-@pytest.mark.xfail(strict=True, reason="found by the fuzz test: the exact global search finds no usable "
-                   "sample point for conv1d -> batchnorm(affine=false) at seq 1 (GlobalSearchError)")
 def test_conv1d_then_batchnorm_derives(tmp_path):
+    # found by the fuzz test: the exact global search found no usable sample point (three square
+    # roots) in its fixed 200 draws; it now draws 40·2^roots
     spec = {"input": 3, "loss": "mse", "seq": 1,
             "layer": [{"type": "conv1d", "channels": 3, "kernel": 1}, {"type": "batchnorm", "affine": False}]}
     assert case(to_toml(spec), "derive", []) == 0

@@ -50,6 +50,9 @@ SMALL = {
     # compositions no per-layer rule was written for
     "conv1d_conv1d": "input = 5\n" + _L("conv1d", channels=2, kernel=2) + _L("conv1d", channels=1, kernel=2, in_channels=2) + _L("linear", out=1),
     "batchnorm_affine": "input = 2\n" + _L("linear", out=3, bias=False) + _L("batchnorm", eps=0.0, affine=True) + _L("linear", out=1),
+    # six batchnorm units: six square roots, a usable random point mod p is one in 2^6 and the
+    # exact global search gave up after 200 draws (found by the random sweep of this file's test)
+    "batchnorm_six_units": "input = 2\n" + _L("linear", out=6) + _L("batchnorm", eps=0.0) + _L("linear", out=1),
     # two logits: cross-entropy sees only their difference d, and W1[i, a] += d_j, W1[j, a] -= d_i
     # is a symmetry that needs four marks (input, two hidden, logit) unless the narrow axes are
     # searched with fixed indices (structured dim 1118 against the global 1173 at width 12)

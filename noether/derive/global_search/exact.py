@@ -19,6 +19,7 @@ C = ½θᵀAθ + cᵀθ of the symmetric-A subspace (rank of their gradients at 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 
 import numpy as np
@@ -36,6 +37,8 @@ from sympy.polys.domains import QQ
 
 #: The exact search is offered up to this many parameters (D² + D unknowns).
 MAX_GLOBAL_D = 64
+#: Square roots in the outputs past which usable random points are too rare (2^-k of them).
+MAX_ROOTS = 12
 
 
 class GlobalSearchError(Exception):
@@ -55,6 +58,17 @@ class Problem:
     @property
     def D(self) -> int:
         return len(self.params)
+
+    @cached_property
+    def n_roots(self) -> int:
+        """Distinct square-root radicands in the outputs (normalisations): a random point mod p
+        is usable only where every one is a square, about 2^-n_roots of the points."""
+        rads = set()
+        for e in self.outputs:
+            for a in sp.sympify(e).atoms(sp.Pow):
+                if a.exp in (sp.Rational(1, 2), -sp.Rational(1, 2)):
+                    rads.add(a.base)
+        return len(rads)
 
 
 @dataclass
@@ -146,9 +160,12 @@ def _rand_rational(rng, p):
     return num / den, num * pow(den, p - 2, p) % p
 
 
-def sample_rows(prob: Problem, p: int, rng, max_tries: int = 200):
-    """One point's equations: array (k, D² + D) mod p, rows (kron(G_o, θ), G_o)."""
+def sample_rows(prob: Problem, p: int, rng, max_tries: int | None = None):
+    """One point's equations: array (k, D² + D) mod p, rows (kron(G_o, θ), G_o).  Random points
+    are drawn until one is usable: by default 40·2^n_roots of them (each radicand is a square
+    mod p at half the points), so running out has probability about e^-40."""
     D = prob.D
+    max_tries = max_tries or max(200, 40 * 2 ** prob.n_roots)
     for _ in range(max_tries):
         env, theta = {}, np.empty(D, dtype=np.int64)
         for r, s in enumerate(prob.params):
@@ -173,7 +190,7 @@ def sample_rows(prob: Problem, p: int, rng, max_tries: int = 200):
         G = matmul_mod(S, J, p)
         A_part = (G[:, :, None] * theta[None, None, :]) % p
         return np.hstack([A_part.reshape(len(G), D * D), G]), theta
-    raise GlobalSearchError("could not find a usable sample point in 200 tries")
+    raise GlobalSearchError(f"could not find a usable sample point in {max_tries} tries")
 
 
 def rational_reconstruct(a: int, p: int) -> Fraction:
@@ -302,6 +319,10 @@ def global_exact(model, seed: int = 0) -> ExactResult:
         raise SpecError("model", f"the exact global search handles up to {MAX_GLOBAL_D} parameters; "
                         f"this model has {model.D}")
     prob = model_problem(model)
+    if prob.n_roots > MAX_ROOTS:
+        raise SpecError("model", f"the exact global search would draw about 2^{prob.n_roots} random points per "
+                        f"usable one ({prob.n_roots} square roots, each a square mod p at half of them); "
+                        f"accepted: up to {MAX_ROOTS}; use --method structured")
     try:
         vecs, rows, samples, backend = solve(prob, seed)
     except NotExact as exc:
