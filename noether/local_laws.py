@@ -25,7 +25,7 @@ from .io import atomic_write
 from .kernels.codegen import build_kernels
 from .local import local_symmetries
 from .model.regions import classify, still_in
-from .optim import HYPER, make_rule
+from .optim import HYPER
 from .run.checks import Report
 from .run.data import initial_parameters, load_data, random_data
 from .run.optimizers import run_optimizer

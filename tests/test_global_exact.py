@@ -123,3 +123,22 @@ def test_symbolic_model_size_is_bounded(monkeypatch):
     monkeypatch.setattr(ge, "MAX_TREE", 50)
     with pytest.raises(NotExact, match=r"nodes after a batchnorm layer \(the exact route builds up to 50\)"):
         ge.model_problem(m)
+
+
+def test_coefficients_past_one_prime_are_read_by_crt():
+    """A null vector with a coefficient past sqrt(P1/2) ≈ 3·10⁴ (here 40000) cannot be read back
+    modulo one prime; the second prime's elimination and the Chinese remainder theorem give it."""
+    from fractions import Fraction
+
+    from noether.derive.global_search.exact import P1, Problem, rational_reconstruct, solve
+    from noether.derive.global_search.exact import GlobalSearchError
+
+    with pytest.raises(GlobalSearchError):
+        rational_reconstruct(-40000 % P1, P1)
+    a, b, x = sp.symbols("a b x", real=True)
+    prob = Problem([a, b], [x], [x * (a + 40000 * b)], [[1]], ["a", "b"])
+    vecs, *_ = solve(prob)
+    # the fields X = Aθ + c with (1, 40000)·X = 0: two for A (one per column), one for c
+    assert len(vecs) == 3
+    assert all(set(v.values()) <= {Fraction(1), Fraction(-40000)} for v in vecs)
+    assert any(Fraction(-40000) in v.values() for v in vecs)

@@ -50,6 +50,11 @@ SMALL = {
     # compositions no per-layer rule was written for
     "conv1d_conv1d": "input = 5\n" + _L("conv1d", channels=2, kernel=2) + _L("conv1d", channels=1, kernel=2, in_channels=2) + _L("linear", out=1),
     "batchnorm_affine": "input = 2\n" + _L("linear", out=3, bias=False) + _L("batchnorm", eps=0.0, affine=True) + _L("linear", out=1),
+    # one output through a ReLU-gated GLU: most sample points add no equation, and the exact global
+    # search stopped at rank 697 of 824 when six more points added none (then failed to read its
+    # spurious null vectors back as fractions, exit 3)
+    "glu_one_output": 'input = 1\nloss = "cross_entropy"\n' + _L("linear", out=6) + _L("glu", out=1, fn="relu")
+                      + _L("linear", out=2),
     # six batchnorm units: six square roots, a usable random point mod p is one in 2^6 and the
     # exact global search gave up after 200 draws (found by the random sweep of this file's test)
     "batchnorm_six_units": "input = 2\n" + _L("linear", out=6) + _L("batchnorm", eps=0.0) + _L("linear", out=1),

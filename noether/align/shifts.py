@@ -70,6 +70,8 @@ def affine_shifts(model, gens, avoid: np.ndarray | None = None) -> AffineShifts:
     C = np.array(C)
     const = np.any(C != 0, axis=0)
     if avoid is not None and len(avoid):
+        # ``avoid``'s rows are orthonormal SVD rows of small-integer translations: an entry that
+        # is 0 in exact arithmetic comes out at rounding (~1e-16), a real one at ≳ 1e-2
         if np.any(const & np.any(np.abs(avoid) > 1e-12, axis=0)):
             return none
     writes = np.zeros(P, dtype=bool)

@@ -18,6 +18,7 @@ C = ½θᵀAθ + cᵀθ of the symmetric-A subspace (rank of their gradients at 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from fractions import Fraction
@@ -196,7 +197,7 @@ def sample_rows(prob: Problem, p: int, rng, max_tries: int | None = None):
 def rational_reconstruct(a: int, p: int) -> Fraction:
     """The fraction n/d ≡ a mod p with |n|, d ≤ sqrt(p/2) (Wang's algorithm)."""
     a %= p
-    bound = int((p // 2) ** 0.5)
+    bound = math.isqrt(p // 2)
     r0, r1, s0, s1 = p, a, 0, 1
     while r1 > bound:
         q = r0 // r1
@@ -206,31 +207,52 @@ def rational_reconstruct(a: int, p: int) -> Fraction:
     return Fraction(r1, s1)
 
 
-# -- the search ---------------------------------------------------------------------------------
+def _rref_settled(prob: Problem, p: int, rng, n_s: int, extra: int):
+    """RREF mod p of n_s sample points' rows, grown until a batch of max(extra, n_s / 8) more
+    points leaves the rank unchanged: (R, pivots, samples).  A fixed handful is not enough where
+    most points add nothing: one output through a ReLU-gated GLU reached rank 697 of 824 when
+    six more points added no row, and its "null space" then held 127 spurious directions."""
+    R, piv = rref_mod(np.vstack([sample_rows(prob, p, rng)[0] for _ in range(n_s)]), p)
+    samples = n_s
+    batch = max(extra, n_s // 8)
+    while True:  # the rank must not move under more samples
+        more = [sample_rows(prob, p, rng)[0] for _ in range(batch)]
+        samples += batch
+        R2, piv2 = rref_mod(np.vstack([R] + more), p)
+        if len(piv2) == len(piv):
+            return R, piv, samples
+        R, piv = R2, piv2
+
+
+def _reconstruct(basis: np.ndarray, m: int) -> list[dict]:
+    return [{int(j): rational_reconstruct(int(row[j]), m) for j in np.flatnonzero(row)} for row in basis]
+
+
 def solve(prob: Problem, seed: int = 0, extra: int = 6) -> tuple[list[dict], int, int, str]:
-    """Exact null space of the sampled system: (sparse rational vectors, rows, samples, backend)."""
+    """Exact null space of the sampled system: (sparse rational vectors, rows, samples, backend).
+
+    The null basis in normal form (1 on a free column, the pivot columns solved) is canonical:
+    its free columns are fixed by the row space.  Its entries are read back as fractions with
+    numerator and denominator up to sqrt(P1/2) ≈ 3·10⁴; when one is larger, the same basis modulo
+    P2 (from its own sample points) is combined by the Chinese remainder theorem, which allows
+    up to sqrt(P1·P2/2) ≈ 1.5·10⁹."""
     D = prob.D
     N = D * D + D
-    rng = np.random.default_rng([seed, 31])
     k = max(len(prob.sensitivity), 1)
     n_s = -(-N // k) + extra
-    blocks, samples = [], 0
-    for _ in range(n_s):
-        blocks.append(sample_rows(prob, P1, rng)[0])
-        samples += 1
-    R, piv = rref_mod(np.vstack(blocks), P1)
-    while True:  # the rank must not move under more samples
-        more = [sample_rows(prob, P1, rng)[0] for _ in range(extra)]
-        samples += extra
-        R2, piv2 = rref_mod(np.vstack([R] + more), P1)
-        if len(piv2) == len(piv):
-            break
-        R, piv = R2, piv2
+    R, piv, samples = _rref_settled(prob, P1, np.random.default_rng([seed, 31]), n_s, extra)
     basis = null_basis(R, piv, N, P1)
-    vecs = []
-    for row in basis:
-        nz = np.flatnonzero(row)
-        vecs.append({int(j): rational_reconstruct(int(row[j]), P1) for j in nz})
+    try:
+        vecs = _reconstruct(basis, P1)
+    except GlobalSearchError:
+        R2, piv2, more = _rref_settled(prob, P2, np.random.default_rng([seed, 33]), n_s, extra)
+        samples += more
+        if list(piv2) != list(piv):
+            raise GlobalSearchError("the eliminations modulo two primes have different pivots") from None
+        b2 = null_basis(R2, piv2, N, P2)
+        inv = pow(P1, P2 - 2, P2)
+        both = [[int(a) + P1 * ((int(b) - int(a)) * inv % P2) for a, b in zip(r1, r2)] for r1, r2 in zip(basis, b2)]
+        vecs = _reconstruct(np.array(both, dtype=object), P1 * P2)
     # independent re-check modulo a second prime at fresh points
     rng2 = np.random.default_rng([seed, 32])
     check = np.vstack([sample_rows(prob, P2, rng2)[0] for _ in range(max(4, -(-2 * D // k)))])
