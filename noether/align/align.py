@@ -84,7 +84,7 @@ def align(model, theta_a, theta_b, X=None, Y=None, method: str = "weight", modul
                          "note": "quotiented: the diagonal (rescaling) subgroup by its minimum-norm point"
                                  + ("" if gl is None else ", GL(n) of each linear block by its balanced "
                                     "SVD factorisation, the translations by projecting them out, and the affine "
-                                    "shifts by the orbit point with no component along their constant parts")
+                                    "shifts by the minimum-norm point of their orbit")
                                  + "; other generators are not"
                                  + "".join("; " + n for n in (gl.notes if gl else []))}
     ps = PermSet.identity(model, amap.shapes, groups)

@@ -23,8 +23,8 @@ remaining O(n) freedom by its SVD.
 Translations θ ↦ θ + t in the algebra (a key bias softmax ignores, a bias that batchnorm's
 centring removes) are quotiented by the minimum-norm point of θ + span(t): the component of θ
 orthogonal to them, projected at every alternation.  Affine shifts (a linear block's bias moved
-through the next weight, :mod:`.shifts`) are quotiented at the same place, by the orbit point
-with no component along their constant parts.
+through the next weight, :mod:`.shifts`) are quotiented at the same place, by the minimum-norm
+point of their orbit.
 """
 
 from __future__ import annotations
@@ -216,11 +216,12 @@ def continuous_quotient(model, derivation, amap, groups) -> Quotient:
     gl = gl_blocks(model, derivation, groups, amap.shapes)
     shifts = affine_shifts(model, gens, trans)
     if shifts.k and gl.axes:
-        # zeroing the shifts' constant parts (a linear block's first bias) can leave a block of
-        # rank < n (n units fed by fewer inputs): its GL orbit is then not closed.  Rank at a
-        # seeded generic point decides, the same for every point of an orbit.
+        # the shift orbit's closure reaches the point without the constant parts (a linear
+        # block's first bias at 0), where a block of n units fed by fewer inputs has rank < n:
+        # the orbit of GL and the shifts is then not closed, and its minimum-norm point not
+        # unique.  Rank at a seeded generic point decides, the same for every point of an orbit.
         try:
-            balance(model, amap.shapes, gl, shifts.canonical(model.init(np.random.default_rng(0))))
+            balance(model, amap.shapes, gl, shifts.zeroed(model.init(np.random.default_rng(0))))
         except SpecError:
             gl.notes.append(f"the {shifts.k} affine shifts are not quotiented: with them at their canonical "
                             "point a linear block has rank below its width")

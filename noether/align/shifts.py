@@ -12,8 +12,9 @@ the constant directions, which the coefficient supports decide exactly:
 * the c_k are linearly independent.
 
 Then exp(Σ t_k X_k)(θ) = θ + Σ t_k X_k(θ) exactly, its component along span{c_k} is
-P θ + Cᵀt, and the unique t that zeroes it gives the canonical point of θ's shift orbit (b1 = 0
-and b2 + W2 b1 in the example: a point every relabelling and rescaling of the hidden units keeps).
+P θ + Cᵀt, and θ(t) is affine in t.  The canonical point of θ's shift orbit is its minimum-norm point (a
+least-squares solve), so that, alternated with the rescalings' and the linear blocks' own
+minimum-norm steps, no step raises the norm.
 """
 
 from __future__ import annotations
@@ -41,11 +42,21 @@ class AffineShifts:
             np.add.at(out, r, tk * v * theta[c])
         return out
 
+    def zeroed(self, theta: np.ndarray) -> np.ndarray:
+        """The orbit point with no component along span{c_k} (b1 = 0 in the example): the point
+        of the orbit's closure where a linear block can lose rank."""
+        return self.move(theta, -np.linalg.solve(self.C @ self.C.T, self.C @ theta)) if self.k else theta
+
     def canonical(self, theta: np.ndarray) -> np.ndarray:
-        """θ moved along the shifts until its component along span{c_k} vanishes."""
+        """The minimum-norm point of θ's shift orbit: θ(t) = θ + V t with V's columns X_k(θ) is
+        affine in t, so the minimum is a least-squares solve (unique: the c_k are independent)."""
         if not self.k:
             return theta
-        return self.move(theta, -np.linalg.solve(self.C @ self.C.T, self.C @ theta))
+        V = self.C.T.copy()
+        for k, (r, c, v) in enumerate(self.A):
+            np.add.at(V[:, k], r, v * theta[c])
+        t = np.linalg.lstsq(V, -theta, rcond=None)[0]
+        return self.move(theta, t)
 
 
 def affine_shifts(model, gens, avoid: np.ndarray | None = None) -> AffineShifts:

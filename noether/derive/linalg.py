@@ -206,7 +206,8 @@ def scaled_null(M: np.ndarray, rtol: float, gram_rtol: float):
     # couples to the others only at that level, so it is split off before the eigensolver
     zero = norms <= 1e-12 * max(norms.max(), 1e-300)
     keep = np.flatnonzero(~zero)
-    lam, W = np.linalg.eigh(Ms[:, keep].T @ Ms[:, keep]) if len(keep) else (np.zeros(0), np.zeros((0, 0)))
+    Mk = Ms[:, keep]                     # one copy of the kept columns (the systems reach ~10⁴ × 3·10³)
+    lam, W = np.linalg.eigh(Mk.T @ Mk) if len(keep) else (np.zeros(0), np.zeros((0, 0)))
     s_keep = np.sqrt(np.clip(lam[::-1], 0.0, None))
     W = W[:, ::-1].T
     s_zero = norms[zero] / scale[zero]
@@ -216,7 +217,7 @@ def scaled_null(M: np.ndarray, rtol: float, gram_rtol: float):
         # normalisation's eps breaks only at O(eps) = 1e-5: the eigenvalues cannot separate it,
         # and its eigenvector mixes into the null ones at ~1e-16/σ² (~1e-6, too much to
         # rationalise).  The SVD of the triangular factor resolves σ to ~1e-16·σ_max instead.
-        R = np.linalg.qr(Ms[:, keep], mode="r")
+        R = np.linalg.qr(Mk, mode="r")
         _, s_keep, W = np.linalg.svd(R)
         s_keep = np.concatenate([s_keep, np.zeros(len(W) - len(s_keep))])   # fewer rows than columns
         null, gap = _split(s_keep, s_zero, rtol)

@@ -232,10 +232,10 @@ def _need(axes) -> dict:
 class Sampler:
     """Rows S J_f(θ; x) at random float points of a model, with their θ (cached, grown on demand).
 
-    After :meth:`constrain` each sample point also contributes one row per flat translation t
-    (rows of ``flat``): tᵀA θ⊥ = 0 with θ⊥ the sample's component orthogonal to the translations,
-    i.e. the fields' component along a flat translation may depend on θ only through the
-    translations' own coordinates.  ``C`` weights the translation (c) patterns: 1 on Jacobian
+    After :meth:`constrain` each of the first D + 10 sample points also contributes one row per
+    flat translation t (rows of ``flat``): tᵀA θ⊥ = 0 with θ⊥ the sample's component orthogonal to
+    the translations, i.e. the fields' component along a flat translation may depend on θ only
+    through the translations' own coordinates.  ``C`` weights the translation (c) patterns: 1 on Jacobian
     rows, 0 on these constraint rows (they constrain A only)."""
 
     def __init__(self, model, seed):
@@ -244,7 +244,7 @@ class Sampler:
         self.flat = np.zeros((0, model.D))
         self._blocks: list[tuple[np.ndarray, np.ndarray]] = []     # (θ, normalised S J rows)
         self._pieces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []   # (G, T, C) per sample
-        self._stacked = (np.zeros((0, model.D)), np.zeros((0, model.D)), np.zeros(0), 0)
+        self._stacked = None      # the pieces concatenated, until the next one is appended
 
     def _append(self, theta, G):
         # the constraint tᵀA P⊥ = 0 is dim T × D equations: the rows t ⊗ θ⊥ of D + 10 generic
@@ -252,15 +252,18 @@ class Sampler:
         # four constraint rows per Jacobian row, four times the rows for the same rank)
         flat = self.flat if len(self._pieces) < self.model.D + 10 else self.flat[:0]
         perp = theta - flat.T @ (flat @ theta)
+        self._stacked = None
         self._pieces.append((np.vstack([G, flat]),
                              np.vstack([np.tile(theta, (len(G), 1)), np.tile(perp, (len(flat), 1))]),
                              np.concatenate([np.ones(len(G)), np.zeros(len(flat))])))
 
     def _arrays(self):
         """(G, T, C) of every sample so far, stacked once per growth (not per sample)."""
-        if self._stacked[3] != len(self._pieces):
-            self._stacked = tuple(np.concatenate([p[i] for p in self._pieces]) for i in range(3)) + (len(self._pieces),)
-        return self._stacked[:3]
+        if self._stacked is None:
+            D = self.model.D
+            empty = (np.zeros((0, D)), np.zeros((0, D)), np.zeros(0))
+            self._stacked = tuple(np.concatenate([e] + [p[i] for p in self._pieces]) for i, e in enumerate(empty))
+        return self._stacked
 
     @property
     def G(self) -> np.ndarray:
@@ -269,7 +272,7 @@ class Sampler:
     def constrain(self, flat: np.ndarray) -> None:
         """Add the rows tᵀAθ⊥ = 0 for the (orthonormal) rows t of ``flat``, at every sample point."""
         self.flat = flat
-        self._pieces, self._stacked = [], self._stacked[:3] + (-1,)
+        self._pieces, self._stacked = [], None
         for theta, G in self._blocks:
             self._append(theta, G)
 
