@@ -89,10 +89,7 @@ class Evaluator:
         if self.bp is None:   # the runs' pass: row chunks on the cores, the BLAS policy of its size
             self.bp = batch_pass(self.k, self.X.shape[0], th.shape[0])
         with self.bp.threads() as bp:
-            if bp.chunked:
-                L = self.mod.loss_grad_par(th, self.X, self.Y, g, bp.ws, bp.gparts, np.empty(len(bp.gparts)))
-            else:
-                L = self.mod.loss_grad(th, self.X, self.Y, g, bp.ws)
+            L = bp.loss_grad(self.mod)(th, self.X, self.Y, g, bp.ws, bp.gparts, np.empty(len(bp.gparts)))
         return float(L), g
 
     def charges(self, theta) -> dict:

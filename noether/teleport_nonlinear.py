@@ -95,13 +95,13 @@ def teleport_nonlinear(model, kernels, theta, X, Y, objective: str = "grad_norm_
     Xb, Yb = np.ascontiguousarray(X[rows]), np.ascontiguousarray(Y[rows])
     mod = kernels.module
     ws = mod.make_workspace(len(rows))
-    grad = np.empty(model.D)
+    grad, parts, lpart = np.empty(model.D), np.empty((1, model.D)), np.empty(1)
     sign = 1.0 if objective == "grad_norm_max" else -1.0
 
     def at(T):
         g = expm(T)
         th = nonlinear_action(model, theta, Xb, g, layer)
-        L = float(mod.loss_grad(th, Xb, Yb, grad, ws))
+        L = float(mod.loss_grad(th, Xb, Yb, grad, ws, parts, lpart))
         return th, g, L, float(np.linalg.norm(grad))
 
     _, g0, L0, n0 = at(np.zeros((h, h)))        # also checks the sizes and σ's zeros up front

@@ -22,6 +22,7 @@ from .kernels.primitives import fields_dot, fields_dot_abs   # generic in the ge
 from .local_laws import verify_local
 from .optim import make_rule
 from .run.checks import Report
+from .run.chunks import loss_and_grad
 from .run.data import initial_parameters, load_data, random_data
 from .run.gd import run_gd
 from .run.flows import bregman_flow, gradient_flow
@@ -181,9 +182,7 @@ def _flow_checks(run: _Setup, rep: Report, progress) -> Report:
         gamma = opts.gamma or 2.0 / opts.lr
         T = 10.0 / gamma
         progress(f"  Bregman: gamma={gamma:g} on [0, {T:g}] ...")
-        ws = mod.make_workspace(X.shape[0])
-        grad = np.empty(model.D)
-        mod.loss_grad(theta0, X, Y, grad, ws)
+        _, grad = loss_and_grad(kern, theta0, X, Y)
         vel0 = -opts.lr * grad
         fl = bregman_flow(kern, theta0, vel0, X, Y, opts.lr, gamma, T)
         covered = fl.reached / T

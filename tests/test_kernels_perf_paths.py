@@ -16,6 +16,7 @@ from noether.kernels.gramform import GRAM_MIN_H, NotGram, gram_families, gram_fu
 from noether.kernels.printer import family_function
 from noether.model import Model
 from noether.optim import make_rule
+from noether.run.chunks import loss_and_grad
 
 
 def _linear_mlp(d, h, o, bias=True, act=None):
@@ -249,8 +250,7 @@ def test_parallel_chunks_do_not_depend_on_threads():
         outs.append((L, g))
     assert outs[0][0] == outs[1][0] and np.array_equal(outs[0][1], outs[1][1])
     # and against the serial pass: the same sums regrouped (1e-13 of the scale, as above)
-    gs = np.empty(m.D)
-    Ls = k.module.loss_grad(th, X, Y, gs, k.module.make_workspace(40))
+    Ls, gs = loss_and_grad(k, th, X, Y)
     assert abs(Ls - outs[0][0]) <= 1e-13 * abs(Ls)
     assert np.max(np.abs(gs - outs[0][1])) <= 1e-13 * np.max(np.abs(gs))
 
@@ -309,12 +309,9 @@ def test_compiled_dop853_matches_scipy():
     X, Y, th = rng.standard_normal((20, 3)), rng.standard_normal((20, 2)), m.init(rng)
     fl = gradient_flow(k, th, X, Y, 1.0)
     assert fl.complete and fl.message == "reached the end time"
-    ws, grad = k.module.make_workspace(20), np.empty(m.D)
 
     def rhs(t, y):
-        out = np.empty_like(y)
-        k.module.gf_rhs(y, X, Y, 1.0, ws, grad, out)
-        return out
+        return -loss_and_grad(k, y, X, Y)[1]
 
     s = DOP853(rhs, 0.0, th, 1.0, rtol=RTOL, atol=ATOL)
     while s.status == "running":

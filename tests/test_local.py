@@ -16,7 +16,7 @@ from noether.local import local_symmetries
 from noether.local_laws import check_local_laws
 from noether.model.catalogue import z
 from noether.model.pieces import pieces
-from noether.model.regions import classify, still_in
+from noether.model.regions import still_in
 from noether.optim import make_rule
 from noether.run.optimizers import run_optimizer
 

@@ -2,7 +2,6 @@
 ``attention`` layer; forward equality in float64, parameter names both ways, refusals, and a derived
 charge's exact plain-GD law checked on a torch run."""
 
-import time
 
 import numpy as np
 import pytest

@@ -1,27 +1,44 @@
-"""Hand-written, size-independent loops.
+"""Hand-written, model-independent loops, compiled once per install.
 
-``run_rule`` is copied into the module of each optimizer variant a run asks for (as ``opt_<variant>``;
-gradient descent is the variant ``gd``), with
-``step_rule`` / ``lawv_rule`` renamed to that variant's generated step and law
-(:func:`noether.kernels.codegen.rule_module_source`).
+``run_rule`` runs any optimizer rule (gradient descent included) and ``integrate_flow`` integrates
+the gradient and Bregman flows.  Neither knows a model: the model's loss/gradient pass, its charges
+and the rule's law and step reach them as numba first-class functions (``types.FunctionType``) of
+the fixed signatures below, compiled in the generated modules.  The loops themselves are compiled
+with those signatures and cached by numba beside this file, so a new model compiles only its own
+functions (its forward/backward pass, charges, law and step), not the loops around them.
 
-These functions are *templates*: the code generator copies their source into each model's
-module, where ``loss_grad``, ``charges`` and ``charges_abs`` are that model's generated
-functions, and compiles them there with ``@njit(cache=True)`` (so that each model
-has its own numba cache entry).  They are never called from this module.
+A generated function is handed to a loop through :func:`bind`, which compiles it for the loop's
+signature (or loads it from numba's cache).
 """
 
-# ruff: noqa: F821  (names resolved in the generated module)
-
 import numpy as np
+from numba import njit, types
 
-TEMPLATES = ["all_finite", "law_step_check", "gf_rhs", "bregman_rhs", "flow_rhs", "integrate_flow"]
-#: inlined into their one caller (``flow_rhs``) in numba IR: each compiled function links and
-#: re-optimizes the whole compiled code of its callees (loss_grad and below), so one level less saves
-#: a re-optimization (measured on the quickstart MLP: the flows compile in 2.7 s of CPU instead of 4.0)
-INLINE = {"gf_rhs", "bregman_rhs"}
+from .primitives import copy_mat, copy_vec, fields_quadratic
+
+_f8, _i8, _b1 = types.float64, types.int64, types.boolean
+_V, _M = types.Array(_f8, 1, "C"), types.Array(_f8, 2, "C")
+_T3, _IV, _IM = types.Array(_f8, 3, "C"), types.Array(_i8, 1, "C"), types.Array(_i8, 2, "C")
+
+#: ``loss_grad(theta, X, Y, grad, ws, gparts, lparts) -> loss``: the model's pass on a flat
+#: workspace (``make_workspace``); its row-chunked copy ``loss_grad_par`` has the same form
+LOSS_GRAD = types.FunctionType(_f8(_V, _M, _M, _V, _V, _M, _V))
+#: ``charges(x, out, start) -> next index`` (and ``charges_abs``, their rounding scale)
+CHARGES = types.FunctionType(_i8(_V, _V, _i8))
+#: ``lawv_<variant>(theta, grad, S, hp, first, out, out_abs, scr, wv)``: a rule's exact law
+LAW = types.FunctionType(types.none(_V, _V, _M, _V, _f8, _V, _V, _M, _V))
+#: ``step_<variant>(theta, grad, S, hp, k, first)``: one step of a rule, in place
+STEP = types.FunctionType(types.none(_V, _V, _M, _V, _f8, _f8))
 
 
+def bind(dispatcher, ftype):
+    """``dispatcher`` compiled for the signature of ``ftype`` (from numba's cache when it is there),
+    ready to be passed to a loop here."""
+    dispatcher.compile(ftype.signature.args)
+    return dispatcher
+
+
+@njit(cache=True)
 def all_finite(x):
     for v in x:
         if not np.isfinite(v):
@@ -29,6 +46,7 @@ def all_finite(x):
     return True
 
 
+@njit(cache=True)
 def law_step_check(c_now, c_next, a_now, a_next, rhs, rhs_abs, charge_resid):
     """max_q |ΔC_q − rhs_q| / scale_q for one step (also raising ``charge_resid``).
     The scale is the rounding scale (``charges_abs``) of both charges and of the rhs."""
@@ -43,19 +61,21 @@ def law_step_check(c_now, c_next, a_now, a_next, rhs, rhs_abs, charge_resid):
     return worst
 
 
-def gf_rhs(theta, X, Y, lr, ws, grad, out):
+@njit(cache=True, inline="always")
+def gf_rhs(loss_grad, theta, X, Y, lr, ws, gparts, lparts, grad, out):
     """Gradient flow θ̇ = −η ∇L(θ)."""
-    loss_grad(theta, X, Y, grad, ws)
+    loss_grad(theta, X, Y, grad, ws, gparts, lparts)
     for r in range(theta.shape[0]):
         out[r] = -lr * grad[r]
 
 
-def bregman_rhs(t, state, X, Y, lr, gamma, ws, grad, gptr, rows, cols, vals, out):
+@njit(cache=True, inline="always")
+def bregman_rhs(loss_grad, t, state, X, Y, lr, gamma, ws, gparts, lparts, grad, gptr, rows, cols, vals, out):
     """Second-order Bregman flow θ̈ = −γθ̇ − γη∇V, plus q̇_k = e^{γt} θ̇ᵀA_kθ̇ / η per generator."""
     D = grad.shape[0]
     theta = state[:D]
     vel = state[D:2 * D]
-    loss_grad(theta, X, Y, grad, ws)
+    loss_grad(theta, X, Y, grad, ws, gparts, lparts)
     for r in range(D):
         out[r] = vel[r]
         out[D + r] = -gamma * vel[r] - gamma * lr * grad[r]
@@ -67,8 +87,11 @@ def bregman_rhs(t, state, X, Y, lr, gamma, ws, grad, gptr, rows, cols, vals, out
         src[k] *= w
 
 
-def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, record, record_grad,
-             thetas, states, grads, Cs, losses, step_resid, charge_resid, gparts):
+@njit(_i8(LOSS_GRAD, LAW, STEP, CHARGES, CHARGES, _V, _M, _M, _M, _V, _i8, _IM, _b1, _V, _b1, _b1, _b1,
+          _M, _T3, _M, _M, _V, _V, _V, _M, _i8), cache=True)
+def run_rule(loss_grad, lawv, step, charges, charges_abs, theta0, S0, X, Y, hp, steps, batch_idx, use_batch,
+             ws, check_law, record, record_grad, thetas, states, grads, Cs, losses, step_resid, charge_resid,
+             gparts, law_rows):
     """Any optimizer rule, gradient descent included (full batch, or the rows ``batch_idx[k]`` at
     step k) with every charge evaluated and, if ``check_law``, the derived exact law checked at
     every step: ``step_resid[k]`` is max_q |ΔC_q − rhs_q| / scale_q at step k, ``charge_resid[q]``
@@ -76,10 +99,10 @@ def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, r
     at every step; ``record_grad``: the gradient too.  Without the check no scale and no law
     is computed.
 
-    Returns the number of completed steps (< steps when the run went non-finite).
-    ``gparts`` (P, D): row-chunk gradients of the ``_par`` copy, which the code generator makes
-    with ``loss_grad_par`` (the batch in P chunks over threads); unused here, so that a serial
-    run never compiles the parallel pass.  Every buffer is allocated here, once per run.
+    ``loss_grad`` is the model's serial or row-chunked pass (``gparts`` (P, D): the chunks'
+    gradients), ``lawv`` and ``step`` the rule's generated law and step, ``law_rows`` the scratch
+    rows its law uses (``LAW_ROWS`` of its module).  Returns the number of completed steps
+    (< steps when the run went non-finite).  Every buffer is allocated here, once per run.
     """
     D = theta0.shape[0]
     nC = charge_resid.shape[0]
@@ -91,7 +114,7 @@ def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, r
     Yb = np.empty((nb, Y.shape[1]))
     a_now, a_next = np.empty(nC), np.empty(nC)
     rhs, rhs_abs = np.zeros(nC), np.zeros(nC)
-    scr = np.empty((LAW_ROWS, nC))
+    scr = np.empty((law_rows, nC))
     wv = np.empty(D)
     lparts = np.empty(gparts.shape[0])
     charges(theta, Cs[0], 0)          # charges are written straight into their rows of Cs: no copies
@@ -105,9 +128,9 @@ def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, r
             for r in range(nb):
                 copy_vec(Xb[r], X[batch_idx[k, r]])
                 copy_vec(Yb[r], Y[batch_idx[k, r]])
-            L = loss_grad(theta, Xb, Yb, grad, ws)
+            L = loss_grad(theta, Xb, Yb, grad, ws, gparts, lparts)
         else:
-            L = loss_grad(theta, X, Y, grad, ws)
+            L = loss_grad(theta, X, Y, grad, ws, gparts, lparts)
         losses[k] = L
         if not (np.isfinite(L) and all_finite(grad)):
             return k
@@ -115,8 +138,8 @@ def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, r
             copy_vec(grads[k], grad)
         first = 1.0 if k == 0 else 0.0
         if check_law:
-            lawv_rule(theta, grad, S, hp, first, rhs, rhs_abs, scr, wv)
-        step_rule(theta, grad, S, hp, float(k), first)
+            lawv(theta, grad, S, hp, first, rhs, rhs_abs, scr, wv)
+        step(theta, grad, S, hp, float(k), first)
         if not (all_finite(theta) and all_finite(S.ravel())):
             return k
         charges(theta, Cs[k + 1], 0)
@@ -130,16 +153,19 @@ def run_rule(theta0, S0, X, Y, hp, steps, batch_idx, use_batch, ws, check_law, r
     return steps
 
 
-def flow_rhs(kind, t, y, out, X, Y, lr, gamma, ws, grad, gptr, rows, cols, vals):
+@njit(cache=True)
+def flow_rhs(loss_grad, kind, t, y, out, X, Y, lr, gamma, ws, gparts, lparts, grad, gptr, rows, cols, vals):
     """kind 0: gradient flow at rate lr (``gf_rhs``); kind 1: the Bregman flow (``bregman_rhs``)."""
     if kind == 0:
-        gf_rhs(y, X, Y, lr, ws, grad, out)
+        gf_rhs(loss_grad, y, X, Y, lr, ws, gparts, lparts, grad, out)
     else:
-        bregman_rhs(t, y, X, Y, lr, gamma, ws, grad, gptr, rows, cols, vals, out)
+        bregman_rhs(loss_grad, t, y, X, Y, lr, gamma, ws, gparts, lparts, grad, gptr, rows, cols, vals, out)
 
 
-def integrate_flow(kind, y0, T, n_out, budget, rtol, atol, A, B, C, E3, E5,
-                   X, Y, lr, gamma, ws, grad, gptr, rows, cols, vals, ts, ys):
+@njit(types.UniTuple(_i8, 3)(LOSS_GRAD, _i8, _V, _f8, _i8, _i8, _f8, _f8, _M, _V, _V, _V, _V, _M, _M, _f8,
+                             _f8, _V, _V, _M, _V, _IV, _IV, _IV, _V, _V, _M), cache=True)
+def integrate_flow(loss_grad, kind, y0, T, n_out, budget, rtol, atol, A, B, C, E3, E5,
+                   X, Y, lr, gamma, ws, grad, gparts, lparts, gptr, rows, cols, vals, ts, ys):
     """DOP853 (Hairer, Nørsett & Wanner, Solving ODEs I, §II.5; Dormand & Prince's 8(5,3) pair) with
     scipy's step-size control and initial step (scipy.integrate.DOP853), all in one compiled loop.
 
@@ -154,7 +180,7 @@ def integrate_flow(kind, y0, T, n_out, budget, rtol, atol, A, B, C, E3, E5,
     tmp = np.empty(n)
     f = np.empty(n)
     t = 0.0
-    flow_rhs(kind, t, y, f, X, Y, lr, gamma, ws, grad, gptr, rows, cols, vals)
+    flow_rhs(loss_grad, kind, t, y, f, X, Y, lr, gamma, ws, gparts, lparts, grad, gptr, rows, cols, vals)
     nfev = 1
     # initial step (scipy.integrate._ivp.common.select_initial_step, error estimator order 7)
     d0 = 0.0
@@ -169,7 +195,7 @@ def integrate_flow(kind, y0, T, n_out, budget, rtol, atol, A, B, C, E3, E5,
     h0 = min(h0, T)
     for i in range(n):
         tmp[i] = y[i] + h0 * f[i]
-    flow_rhs(kind, h0, tmp, ynew, X, Y, lr, gamma, ws, grad, gptr, rows, cols, vals)
+    flow_rhs(loss_grad, kind, h0, tmp, ynew, X, Y, lr, gamma, ws, gparts, lparts, grad, gptr, rows, cols, vals)
     nfev += 1
     d2 = 0.0
     for i in range(n):
@@ -212,13 +238,13 @@ def integrate_flow(kind, y0, T, n_out, budget, rtol, atol, A, B, C, E3, E5,
                     for r in range(st):
                         acc += K[r, i] * A[st, r]
                     tmp[i] = y[i] + acc * h
-                flow_rhs(kind, t + C[st] * h, tmp, K[st], X, Y, lr, gamma, ws, grad, gptr, rows, cols, vals)
+                flow_rhs(loss_grad, kind, t + C[st] * h, tmp, K[st], X, Y, lr, gamma, ws, gparts, lparts, grad, gptr, rows, cols, vals)
             for i in range(n):
                 acc = 0.0
                 for r in range(S):
                     acc += K[r, i] * B[r]
                 ynew[i] = y[i] + h * acc
-            flow_rhs(kind, t + h, ynew, K[S], X, Y, lr, gamma, ws, grad, gptr, rows, cols, vals)
+            flow_rhs(loss_grad, kind, t + h, ynew, K[S], X, Y, lr, gamma, ws, gparts, lparts, grad, gptr, rows, cols, vals)
             nfev += S
             e5 = 0.0
             e3 = 0.0

@@ -14,6 +14,7 @@ import contextlib
 from dataclasses import dataclass
 
 import numpy as np
+from ..kernels.loops import LOSS_GRAD, bind
 from ..kernels.primitives import blas_threads_for, kernel_threads, blas_threads, numba_threads
 import os
 import numba
@@ -60,10 +61,15 @@ class BatchPass:
     serial), the workspace (``make_workspace`` rows, or per-thread slots of one chunk's rows for
     ``loss_grad_par``), and the thread settings to run it under (:meth:`threads`)."""
     gparts: np.ndarray
-    ws: tuple
+    ws: np.ndarray           # one flat buffer (``make_workspace`` / ``make_workspace_par``)
     chunked: bool
     numba_threads: int
     blas_threads: int
+
+    def loss_grad(self, module):
+        """The pass this workspace is sized for (``loss_grad_par`` when chunked, else ``loss_grad``),
+        compiled for the loops' signature :data:`noether.kernels.loops.LOSS_GRAD`."""
+        return bind(module.loss_grad_par if self.chunked else module.loss_grad, LOSS_GRAD)
 
     @contextlib.contextmanager
     def threads(self):
@@ -92,3 +98,14 @@ def batch_pass(kernels, n_rows: int, n_params: int, parallel: bool | None = None
     # on a 1-thread BLAS, 12.6 ms on 2).  An unchunked pass follows the BLAS policy of its size.
     blas = 1 if chunked else blas_threads_for(6.0 * n_rows * n_params)
     return BatchPass(np.empty((P, n_params)), ws, chunked, threads, blas)
+
+
+def loss_and_grad(kernels, theta, X, Y) -> tuple[float, np.ndarray]:
+    """The loss and gradient of the model's compiled serial pass at ``theta`` on (X, Y), its buffers
+    allocated here (one call; a loop allocates them once, as :func:`batch_pass` does)."""
+    mod = kernels.module
+    theta = np.require(theta, np.float64, ["C", "W"])
+    X, Y = np.require(X, np.float64, ["C", "W"]), np.require(Y, np.float64, ["C", "W"])
+    grad = np.empty(theta.shape[0])
+    L = mod.loss_grad(theta, X, Y, grad, mod.make_workspace(X.shape[0]), np.empty((1, theta.shape[0])), np.empty(1))
+    return float(L), grad

@@ -1,6 +1,6 @@
 """Gradient flow and the second-order Bregman flow, integrated by DOP853 (Dormand–Prince 8(5,3)).
 
-The integrator is compiled with the model (``integrate_flow`` in :mod:`noether.kernels.loops`): the
+The integrator (``integrate_flow`` in :mod:`noether.kernels.loops`, compiled once per install) runs the
 whole adaptive loop and every right-hand side run in one numba call, with scipy.integrate.DOP853's
 coefficients, step-size control and initial step (scipy's Python loop cost ~17 µs per evaluation and
 its import ~0.3 s: most of a cached ``noether verify``; measured by ``noether bench``).
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from ..kernels.loops import LOSS_GRAD, bind, integrate_flow
 
 #: Integrator tolerances: the conservation checks (1e-8) sit two orders above rtol.
 RTOL, ATOL = 1e-10, 1e-12
@@ -64,13 +66,17 @@ _MESSAGES = {0: "reached the end time",
              2: "stopped: required step size is less than spacing between numbers"}
 
 
-def _run(mod, kind, y0, T, X, Y, lr, gamma, ws, grad, g) -> FlowRun:
+def _run(kernels, kind, y0, D, T, X, Y, lr, gamma, g) -> FlowRun:
+    """The compiled DOP853 loop on the flow ``kind`` (0 gradient, 1 Bregman) of a model of D parameters."""
+    mod = kernels.module
     y0 = np.ascontiguousarray(y0, dtype=float)
+    X, Y = np.require(X, np.float64, ["C", "W"]), np.require(Y, np.float64, ["C", "W"])
     ts = np.empty(N_OUT + 4)
     ys = np.empty((N_OUT + 4, y0.shape[0]))
-    rec, status, _ = mod.integrate_flow(kind, y0, float(T), N_OUT, BUDGET, RTOL, ATOL, *dop853_tableau(),
-                                        X, Y, float(lr), float(gamma), ws, grad,
-                                        g["gptr"], g["rows"], g["cols"], g["vals"], ts, ys)
+    rec, status, _ = integrate_flow(bind(mod.loss_grad, LOSS_GRAD), kind, y0, float(T), N_OUT, BUDGET, RTOL,
+                                    ATOL, *dop853_tableau(), X, Y, float(lr), float(gamma),
+                                    mod.make_workspace(X.shape[0]), np.empty(D), np.empty((1, D)),
+                                    np.empty(1), g["gptr"], g["rows"], g["cols"], g["vals"], ts, ys)
     return FlowRun(ts[:rec].copy(), ys[:rec].copy(), T, _MESSAGES[int(status)])
 
 
@@ -80,20 +86,11 @@ _NO_GENS = {"gptr": np.zeros(1, np.int64), "rows": np.zeros(0, np.int64), "cols"
 
 def gradient_flow(kernels, theta0, X, Y, T: float) -> FlowRun:
     """θ̇ = −∇L(θ) on [0, T]."""
-    mod = kernels.module
-    ws = mod.make_workspace(X.shape[0])
-    grad = np.empty(theta0.shape[0])
-    return _run(mod, 0, theta0, T, np.ascontiguousarray(X, dtype=float), np.ascontiguousarray(Y, dtype=float),
-                1.0, 0.0, ws, grad, _NO_GENS)
+    return _run(kernels, 0, theta0, theta0.shape[0], T, X, Y, 1.0, 0.0, _NO_GENS)
 
 
 def bregman_flow(kernels, theta0, vel0, X, Y, lr: float, gamma: float, T: float) -> FlowRun:
     """θ̈ = −γθ̇ − γη∇V, with the accumulated Noether sources q_k appended to the state."""
-    mod, g = kernels.module, kernels.generators
-    ws = mod.make_workspace(X.shape[0])
-    D = theta0.shape[0]
-    G = len(g["gptr"]) - 1
-    grad = np.empty(D)
-    y0 = np.concatenate([theta0, vel0, np.zeros(G)])
-    return _run(mod, 1, y0, T, np.ascontiguousarray(X, dtype=float), np.ascontiguousarray(Y, dtype=float),
-                lr, gamma, ws, grad, g)
+    g = kernels.generators
+    y0 = np.concatenate([theta0, vel0, np.zeros(len(g["gptr"]) - 1)])
+    return _run(kernels, 1, y0, theta0.shape[0], T, X, Y, lr, gamma, g)

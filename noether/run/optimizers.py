@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import SpecError
 from .chunks import batch_pass
 from ..kernels.codegen import rule_variants
+from ..kernels.loops import CHARGES, LAW, STEP, bind, run_rule
 from ..optim import HYPER
 from ..optim.base import update_signature
 
@@ -46,11 +47,12 @@ def batches(n_data: int, batch: int, steps: int, seed: int) -> np.ndarray:
     return np.stack([rng.choice(n_data, batch, replace=False) for _ in range(steps)]).astype(np.int64)
 
 
-def _kernel_for(kernels, rule, chunked: bool):
-    """The generated loop of ``rule``'s variant and whether its law closes, after checking that the
-    kernel is printed from the same update: a subclass that keeps a registered ``name`` but changes
-    ``update()`` would otherwise run the registered rule's dynamics.  The variant's module is
-    generated on the first run that asks for it (:meth:`noether.kernels.Kernels.rule_module`)."""
+def _rule_functions(kernels, rule):
+    """The generated law and step of ``rule``'s variant, bound for the rule runner, its law's scratch
+    rows and whether that law closes, after checking that the kernel is printed from the same
+    update: a subclass that keeps a registered ``name`` but changes ``update()`` would otherwise run
+    the registered rule's dynamics.  The variant's module is generated on the first run that asks
+    for it (:meth:`noether.kernels.Kernels.rule_module`)."""
     ref = rule_variants().get(rule.variant)
     if ref is None or update_signature(rule) != update_signature(ref):
         raise SpecError("optimizer", f"no generated kernel for this {type(rule).__name__} rule (variant "
@@ -60,9 +62,15 @@ def _kernel_for(kernels, rule, chunked: bool):
     # law terms they switch off are then neither compiled nor computed
     zero = frozenset(n for n, v in zip(HYPER, rule.hp()) if v == 0.0)
     mod = kernels.rule_module(ref, zero)
+    var = rule.variant
     # the kernel was printed from the variant's law; its module says whether that law closes
-    fn = getattr(mod, f"opt_{rule.variant}" + ("_par" if chunked else ""))
-    return fn, bool(getattr(mod, f"LAW_CLOSED_{rule.variant}"))
+    return (bind(getattr(mod, f"lawv_{var}"), LAW), bind(getattr(mod, f"step_{var}"), STEP),
+            int(mod.LAW_ROWS), bool(getattr(mod, f"LAW_CLOSED_{var}")))
+
+
+def _writable(a) -> np.ndarray:
+    """``a`` as a C-contiguous, writable float64 array (the compiled loops' argument type)."""
+    return np.require(a, dtype=np.float64, requirements=["C", "W"])
 
 
 def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = None, seed: int = 0,
@@ -102,13 +110,14 @@ def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = N
     step_resid = np.zeros(steps)
     charge_resid = np.zeros(nC)
     ps = batch_pass(kernels, batch if use_batch else X.shape[0], D, parallel)
-    fn, closed = _kernel_for(kernels, rule, ps.chunked)
-    check = closed and check_law
+    law, step, law_rows, closed = _rule_functions(kernels, rule)
+    mod = kernels.module
+    check = bool(closed and check_law)
     with ps.threads():
-        done = int(fn(np.ascontiguousarray(theta0, dtype=float), S0, np.ascontiguousarray(X, dtype=float),
-                      np.ascontiguousarray(Y, dtype=float), np.asarray(rule.hp(), float), int(steps), bidx,
-                      use_batch, ps.ws, check, record, record_grad, thetas, states, grads, Cs, losses,
-                      step_resid, charge_resid, ps.gparts))
+        done = int(run_rule(ps.loss_grad(mod), law, step, bind(mod.charges, CHARGES), bind(mod.charges_abs, CHARGES),
+                            _writable(theta0), S0, _writable(X), _writable(Y), _writable(rule.hp()), int(steps),
+                            bidx, use_batch, ps.ws, check, bool(record), bool(record_grad), thetas, states,
+                            grads, Cs, losses, step_resid, charge_resid, ps.gparts, law_rows))
     # a diverged run keeps its partial trajectory: the steps up to the first non-finite value
     return OptRun(rule, steps, done, thetas[:done + 1] if record else None,
                   states[:done + 1] if record else None, grads[:done] if record_grad else None,
