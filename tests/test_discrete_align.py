@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from helpers import assert_gradient_matches_fd, assert_kernel_matches_reference, layer_data
@@ -125,6 +125,8 @@ ATT3 = Model.from_toml("input = 2\nseq = 2\n" + _L("attention", heads=3, d_k=3, 
 
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
+@example(seed=60954)     # found by this test: the first sweep matched the heads through W_O while the
+#                          output features after them were still unmatched, and descent stalled
 def test_planted_heads_with_their_dk_dv_coordinates_recovered_in_one_run(seed):
     """Heads and the d_k / d_v coordinates within each head (derived per-head groups), planted
     together: the head step matches each head pair with its coordinates optimally matched, so one

@@ -23,9 +23,7 @@ def axis_cost(ps: PermSet, k: int, theta_a, theta_b, value: int, solved: set | N
     C = np.zeros((n, n))
     sites = g.axis.sites
     if solved is not None:
-        ok = [(b, s) for b, s in sites if all(j in solved or j == k or b not in ps.groups[j].axis.blocks
-                                              for j in range(len(ps.groups)))]
-        sites = ok or sites
+        sites = [(b, s) for b, s in sites if _settled(ps, b, {k}, solved)] or sites
     for block, slot in sites:
         Bk = B0
         other = same_block_sites(g.axis, block, slot)
@@ -53,13 +51,23 @@ def inner_groups(ps: PermSet, k: int) -> list[int]:
     return [j for j, g in enumerate(ps.groups) if g.per is not None and g.per.name == name]
 
 
-def nested_step(ps: PermSet, k: int, inner: list[int], theta_a, theta_b) -> list[np.ndarray]:
+def _settled(ps: PermSet, block, own: set, solved: set | None) -> bool:
+    """Whether ``block``'s permuted axes other than the groups in ``own`` are all in ``solved``
+    (always, without ``solved``)."""
+    return solved is None or all(j in solved or j in own or block not in ps.groups[j].axis.blocks
+                                 for j in range(len(ps.groups)))
+
+
+def nested_step(ps: PermSet, k: int, inner: list[int], theta_a, theta_b,
+                solved: set | None = None) -> list[np.ndarray]:
     """Group k's permutation together with its inner groups' (one per unit of k): the cost of
     matching A's unit i to B's unit j is their inner product with each inner axis optimally
     matched *for that pair* (a linear assignment per pair), so a head moves with its d_k / d_v
     coordinates instead of being held back by their current labels.  Needs every block of k's
     axis to carry at most one of the inner axes (else the pairs do not separate); returns the
-    new permutations of all groups (``ps.perms`` layout)."""
+    new permutations of all groups (``ps.perms`` layout).  With ``solved``, as in
+    :func:`axis_cost`: only blocks whose other permuted axes are solved (when any are), so an
+    unmatched neighbour (the output features after the heads, in the first sweep) adds no noise."""
     model, shapes, g = ps.model, ps.shapes, ps.groups[k]
     perms = [P.copy() for P in ps.perms]
     for j in [k] + inner:
@@ -68,16 +76,22 @@ def nested_step(ps: PermSet, k: int, inner: list[int], theta_a, theta_b) -> list
     n = g.axis.size
     C = np.zeros((n, n))
     own = {j: set(ps.groups[j].axis.blocks) for j in inner}
-    for block, slot in g.axis.sites:
+    mine = {k, *inner}
+
+    def usable(sites):
+        ok = [(b, sl) for b, sl in sites if _settled(ps, b, mine, solved)]
+        return ok or list(sites)
+    for block, slot in usable(g.axis.sites):
         if not any(block in b for b in own.values()):
             C += slab(model, shapes, theta_a, block, slot, None, 0) @ slab(model, shapes, B0, block, slot, None, 0).T
     pair = {}
     for j in inner:
         gj = ps.groups[j]
+        sites = usable(gj.axis.sites)
         for a in range(n):
             for b in range(n):
                 M = sum(slab(model, shapes, theta_a, bl, sl, gj.per, a) @ slab(model, shapes, B0, bl, sl, gj.per, b).T
-                        for bl, sl in gj.axis.sites)
+                        for bl, sl in sites)
                 col = solve_lap(M)
                 pair[(j, a, b)] = col
                 C[a, b] += M[np.arange(len(col)), col].sum()
@@ -116,7 +130,7 @@ def weight_matching(ps: PermSet, theta_a, theta_b, rng: np.random.Generator, res
             solved = set(range(len(ps.groups))) - set(todo)
             for k in order:
                 if k in nested:
-                    cur.perms = nested_step(cur, k, nested[k], theta_a, theta_b)
+                    cur.perms = nested_step(cur, k, nested[k], theta_a, theta_b, solved)
                     solved.update([k] + nested[k])
                     continue
                 for v in range(len(cur.perms[k])):
