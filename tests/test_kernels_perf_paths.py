@@ -278,7 +278,7 @@ def test_law_functions_use_preallocated_scratch():
         assert found, name
         for fn in found:
             assert "np.empty" not in fn[2] and "np.zeros" not in fn[2], fn[0]
-            assert fn[1].endswith("scr, wv")
+            assert fn[1].endswith("scr, wv, charges_quad, charges_lin, charges_abs")
         assert mod.LAW_ROWS >= 4
 
 

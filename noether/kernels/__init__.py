@@ -1,4 +1,5 @@
-"""Stage four: kernels.  Sympy results printed to a numba module (codegen) + hand-written loops."""
+"""Stage four: kernels.  Sympy results printed to numba modules (codegen), the hand-written primitives
+they call, and the loops that run them (compiled once per install)."""
 
 from .codegen import Kernels, build_kernels
 

@@ -2,12 +2,14 @@
 
 The model's module holds σ and σ′ of every activation, the model's unrolled forward/backward pass
 (calling the hand-written primitives, on one flat workspace buffer), and every charge (one
-loop per charge family, printed from its indexed formula, plus its quadratic and linear parts and
-an absolute-value scale for tolerances).  Each optimizer variant, gradient descent included, gets
-a small module of its own with its law and step, printed when a run first asks for it
-(:meth:`Kernels.rule_module`).  The loops that run them (:mod:`.loops`) are not printed: they are
-compiled once per install and take these functions as arguments.  Modules are named by a hash of
-their content, written atomically, and compiled by numba with ``cache=True`` next to them."""
+loop per distinct charge-family code, printed from its indexed formula, plus its quadratic and
+linear parts and an absolute-value scale for tolerances).  Each optimizer variant, gradient
+descent included, gets a small module of its own with its law and step, printed when a run first
+asks for it (:meth:`Kernels.rule_module`) and shared by every model, since the law reaches a
+model's charges only through its arguments.  The loops that run them (:mod:`.loops`) are not
+printed: they are compiled once per install and take these functions as arguments.  Modules are
+named by a hash of their content, written atomically, and compiled by numba with ``cache=True``
+next to them."""
 
 from __future__ import annotations
 
@@ -99,12 +101,47 @@ class ChargeLayout:
     families: list[str]
 
 
+_OFFSET = re.compile(r"\bx\[(\d+)(?= \+ |\])")
+
+
+class _SharedFamilies:
+    """One compiled function per distinct family code.  A printed family reads the flat vector at
+    fixed offsets (``x[2080 + (k)*32 + (i)]``); printed with those offsets as arguments ``o0, o1,
+    ...`` the families of twelve identical ReLU layers, and a family's value and quadratic part
+    when the charge is quadratic, are one function, called with each one's offsets, which numba
+    compiles once instead of once per family."""
+
+    def __init__(self, defs: list[str]):
+        self.defs = defs
+        self.seen: dict[str, str] = {}
+
+    def call(self, fname: str, text: str, indexed: dict) -> str:
+        offsets: list[int] = []
+        for m in _OFFSET.finditer(text):
+            if int(m.group(1)) not in offsets:
+                offsets.append(int(m.group(1)))
+        body = _OFFSET.sub(lambda m: f"x[o{offsets.index(int(m.group(1)))}", text)
+        key = re.sub(r"\s*#.*", "", body.replace(f"def {fname}(", "def _("))
+        at = {off: name for name, (off, _) in indexed.items()}
+        names = ", ".join(f"o{k} = {at.get(o, o)}" for k, o in enumerate(offsets))
+        args = "".join(f", {o}" for o in offsets)
+        if key not in self.seen:
+            self.seen[key] = fname
+            params = "".join(f", o{k}" for k in range(len(offsets)))
+            head = (f"    # o0, o1, ... : where the blocks start in x (here as for {fname}: {names})\n"
+                    if offsets else "")
+            body = body.replace(f"def {fname}(x, out, start):\n", f"def {fname}(x, out, start{params}):\n{head}", 1)
+            self.defs.append(body)
+        return f"{self.seen[key]}(x, out, n{args})" + (f"   # {fname}: {names}" if offsets else "")
+
+
 def charge_code(deriv) -> tuple[str, ChargeLayout]:
     """charges / charges_quad / charges_lin / charges_abs for every charge of the derivation."""
     model = deriv.model
     indexed = {b.name: (model.offsets[b.name], b.shape) for b in model.blocks}
     defs, calls = [], {"": [], "_quad": [], "_lin": [], "_abs": []}
     names, fams = [], []
+    shared = _SharedFamilies(defs)
     for n, cf in enumerate(deriv.charge_families):
         expr = cf.indexed(cf.terms[0][1].itf)
         free = [i_] if cf.kind == "unit" else [i_, j_]
@@ -113,9 +150,13 @@ def charge_code(deriv) -> tuple[str, ChargeLayout]:
                     "_lin": (parts.get(1, sp.Integer(0)), False), "_abs": (expr, True)}
         for suffix, (e, ab) in variants.items():
             fname = f"fam{n}{suffix}"
-            defs.append(gram_function(fname, e, cf.kind, cf.h, indexed, absolute=ab)
-                        or family_function(fname, e, [str(f) for f in free], [cf.h], indexed, absolute=ab))
-            calls[suffix].append(fname)
+            gram = gram_function(fname, e, cf.kind, cf.h, indexed, absolute=ab)
+            if gram:
+                defs.append(gram)
+                calls[suffix].append(f"{fname}(x, out, n)")
+                continue
+            text = family_function(fname, e, [str(f) for f in free], [cf.h], indexed, absolute=ab)
+            calls[suffix].append(shared.call(fname, text, indexed))
         for idx in cf.index_sets():
             names.append(f"{cf.name}[{','.join(map(str, idx))}]")
             fams.append(cf.name)
@@ -123,7 +164,7 @@ def charge_code(deriv) -> tuple[str, ChargeLayout]:
     if mixed and sum(len(sp.Add.make_args(c.expr)) for c in mixed) > MAX_PRINTED_TERMS:
         defs.append(sparse_charge_code([c.expr for c in mixed], model.symbols))
         for suffix in calls:
-            calls[suffix].append(f"mixed{suffix}")
+            calls[suffix].append(f"mixed{suffix}(x, out, n)")
         names += [c.name for c in mixed]
         fams += [c.family for c in mixed]
     elif mixed:
@@ -134,11 +175,17 @@ def charge_code(deriv) -> tuple[str, ChargeLayout]:
                                ("_lin", [p.get(1, 0) for p in parts], False), ("_abs", exprs, True)]:
             fname = f"mixed{suffix}"
             defs.append(explicit_function(fname, [sp.sympify(e) for e in es], syms, absolute=ab))
-            calls[suffix].append(fname)
+            calls[suffix].append(f"{fname}(x, out, n)")
         names += [c.name for c in mixed]
         fams += [c.family for c in mixed]
+    printed: dict[tuple, str] = {}
     for suffix, fns in calls.items():
-        body = "".join(f"    n = {f}(x, out, n)\n" for f in fns)
+        same = tuple(re.sub(r"\s*#.*", "", f) for f in fns)
+        if same in printed:      # e.g. the quadratic part of purely quadratic charges: one function
+            defs.append(f"charges{suffix} = {printed[same]}   # the same calls\n")
+            continue
+        printed[same] = f"charges{suffix}"
+        body = "".join(f"    n = {f}\n" for f in fns)
         defs.append(f"@njit(cache=True)\ndef charges{suffix}(x, out, start):\n    n = start\n{body}    return n\n")
     return "\n".join(defs), ChargeLayout(names, fams)
 
@@ -181,26 +228,20 @@ def sparse_charge_code(exprs: list[sp.Expr], symbols) -> str:
 POLARISE_ROWS = 4   # scratch rows polarise uses; the atoms' rows follow
 
 
-def law_code(law, rule, generic: bool, rows: list | None = None) -> str:
-    """The right-hand side of ``law`` (a derived :class:`~noether.derive.laws.Law` of ``rule``), with
-    each atom B(u,v), L(u) evaluated through the charge parts (B(u,u) = 2 quad(u); B(u,v) by
-    polarisation; L(u) = lin(u)), and a matching abs scale.
-
-    Not ``generic``: ``law_<name>(theta, grad, lr, out, out_abs, scr, wv)`` (the GD loop's form).
-    ``generic``: ``lawv_<variant>(theta, grad, S, hp, first, out, out_abs, scr, wv)``, state vector i in
-    ``S[i]``, hyperparameters in ``hp`` (order of :data:`noether.optim.HYPER`).  ``scr`` (rows, n_charges)
-    and ``wv`` (n_params,) are scratch the loop allocates once (rows: the module's ``LAW_ROWS``, the
-    maximum of what ``rows`` collects)."""
-    optimizer = rule.name
-    vecs = ["theta", "g"] + list(rule.state)
-    if generic:
-        vname = {"theta": "theta", "g": "grad", **{s: f"S[{i}]" for i, s in enumerate(rule.state)}}
-        head = f"def lawv_{rule.variant}(theta, grad, S, hp, first, out, out_abs, scr, wv):"
-        symmap = {sym: f"hp[{i}]" for i, sym in enumerate(HYPER.values())} | {first_sym: "first"}
-    else:
-        vname = {v: _vecname(v) for v in vecs}
-        head = f"def law_{optimizer}({', '.join(vname[v] for v in vecs)}, lr, out, out_abs, scr, wv):"
-        symmap = {sp.Symbol("eta", positive=True): "lr"}
+def law_code(law, rule, rows: list | None = None) -> str:
+    """The right-hand side of ``law`` (a derived :class:`~noether.derive.laws.Law` of ``rule``),
+    ``lawv_<variant>(theta, grad, S, hp, first, out, out_abs, scr, wv, charges_quad, charges_lin,
+    charges_abs)``, with each atom B(u,v), L(u) evaluated through the charge parts it is handed
+    (B(u,u) = 2 quad(u); B(u,v) by polarisation; L(u) = lin(u)), and a matching abs scale.  State
+    vector i is ``S[i]``, hyperparameters are ``hp`` (order of :data:`noether.optim.HYPER`).
+    ``scr`` (rows, n_charges) and ``wv`` (n_params,) are scratch the runner allocates once (rows:
+    the module's ``LAW_ROWS``, the maximum of what ``rows`` collects).  The charge parts are
+    arguments (:data:`noether.kernels.loops.CHARGES`), so the law knows no model: one module per
+    variant serves every model."""
+    vname = {"theta": "theta", "g": "grad", **{s: f"S[{i}]" for i, s in enumerate(rule.state)}}
+    head = (f"def lawv_{rule.variant}(theta, grad, S, hp, first, out, out_abs, scr, wv, "
+            "charges_quad, charges_lin, charges_abs):")
+    symmap = {sym: f"hp[{i}]" for i, sym in enumerate(HYPER.values())} | {first_sym: "first"}
     lines = ["@njit(cache=True)", head, "    nC = out.shape[0]"]
     if not law.closed:
         lines += [f"    # no closed law: {law.note}", "    for q in range(nC):",
@@ -212,11 +253,11 @@ def law_code(law, rule, generic: bool, rows: list | None = None) -> str:
         rows.append(POLARISE_ROWS + 2 * len(atoms))
     mapping, absmap = {}, {}
     pr = KernelPrinter(symmap)
-    # the law is linear in its atoms; in the generic form an atom whose coefficient is 0 at run time
-    # (GD's weight-decay terms at λ = 0) is not computed, only zeroed (its rows enter out_abs)
+    # the law is linear in its atoms; an atom whose coefficient is 0 at run time (GD's weight-decay
+    # terms at λ = 0) is not computed, only zeroed (its rows enter out_abs)
     expanded = sp.expand(rhs)
     coef = {a: expanded.coeff(a) for a in atoms}
-    gated = generic and not any(c.has(*atoms) for c in coef.values()) and \
+    gated = not any(c.has(*atoms) for c in coef.values()) and \
         sp.expand(expanded - sum(c * a for a, c in coef.items())) == 0
     for n, atom in enumerate(atoms):
         name = f"atom{n}"
@@ -226,11 +267,11 @@ def law_code(law, rule, generic: bool, rows: list | None = None) -> str:
         lines.append(f"    {name}_abs = scr[{2 * n + POLARISE_ROWS + 1}]")
         if atom.func.__name__ == "B" and args[0] == args[1]:
             work = [f"charges_quad({args[0]}, {name}, 0)", f"{name} *= 2.0",
-                    f"charges_abs_quad({args[0]}, {name}_abs)"]
+                    f"charges_abs({args[0]}, {name}_abs, 0)"]   # bounds the quadratic part's scale
         elif atom.func.__name__ == "B":
-            work = [f"polarise({args[0]}, {args[1]}, {name}, {name}_abs, scr, wv)"]
+            work = [f"polarise({args[0]}, {args[1]}, {name}, {name}_abs, scr, wv, charges_quad, charges_abs)"]
         else:
-            work = [f"charges_lin({args[0]}, {name}, 0)", f"charges_abs_lin({args[0]}, {name}_abs)"]
+            work = [f"charges_lin({args[0]}, {name}, 0)", f"charges_abs({args[0]}, {name}_abs, 0)"]
         if gated:
             # nonzero when any of its terms is (out_abs sums their magnitudes separately)
             terms = [t.xreplace({atom: 1}) for t in sp.Add.make_args(expanded) if t.has(atom)]
@@ -288,19 +329,15 @@ def rule_variants():
     return out
 
 
-#: what a rule module takes from its model module (the names its law calls)
-MODEL_NAMES = ("charges_quad", "charges_lin", "charges_abs_quad", "charges_abs_lin", "polarise")
+#: the charge parts a law takes, in its arguments' order
+LAW_ARGS = ("charges_quad", "charges_lin", "charges_abs")
 
 
-def rule_module_source(rule, model_path: Path, zero: frozenset = frozenset()) -> str:
-    """The module of one optimizer variant for one model: its law ``lawv_<variant>`` (calling the
-    model module's charge parts) and its step ``step_<variant>``, which the compiled rule runner
-    :func:`noether.kernels.loops.run_rule` calls.
-
-    A variant gets a module of its own, next to the model's, rather than being printed into it:
-    numba's on-disk cache (``cache=True``) is keyed by the source file, so a model module that changed
-    with the set of rules asked for would be recompiled whole for every new set; this way the model
-    module is compiled once, and each variant once, on the first run that asks for it.
+def rule_module_source(rule, zero: frozenset = frozenset()) -> str:
+    """The module of one optimizer variant: its law ``lawv_<variant>`` and its step
+    ``step_<variant>``, which the compiled rule runner :func:`noether.kernels.loops.run_rule` calls
+    with a model's pass and charge parts as arguments.  Neither reads a model, so one module (and
+    one numba compile) per variant serves every model in the cache folder.
 
     ``zero``: hyperparameters that are 0 in the runs this module serves, printed as 0, so that a
     law term they switch off (GD's weight-decay atoms at λ = 0) is neither compiled nor computed."""
@@ -309,53 +346,22 @@ def rule_module_source(rule, model_path: Path, zero: frozenset = frozenset()) ->
         law = dataclasses.replace(law, rhs=_without(law.rhs, zero))
     rows = [POLARISE_ROWS]
     var = rule.variant
-    body = "\n\n".join([law_code(law, rule, True, rows), step_code(rule, zero)])
-    head = (f'"""Generated by noether {__version__}: optimizer variant {var} for the model module '
-            f'{model_path.name}.\n\nDo not edit: it is regenerated when a run asks for this variant.\n"""\n\n'
-            "import math\nfrom pathlib import Path\n\nimport numpy as np\nfrom numba import njit\n\n"
-            "from noether.kernels.codegen import load_generated\n" + primitives_import(body) + "\n"
-            "# the model's compiled functions this rule calls (its module sits beside this one)\n"
-            f"_model = load_generated(Path(__file__).with_name({model_path.name!r}))\n"
-            + "".join(f"{n} = _model.{n}\n" for n in MODEL_NAMES) + "\n"
+    lawtext = law_code(law, rule, rows)
+    body = "\n\n".join([lawtext, step_code(rule, zero)])
+    inside = lawtext.split(":\n", 1)[1]       # below the def line, which lists all of them
+    used = tuple(p for p in LAW_ARGS if re.search(rf"\b{p}\b", inside))
+    loops_import = "from noether.kernels.loops import polarise\n" if "polarise(" in body else ""
+    head = (f'"""Generated by noether {__version__}: optimizer variant {var}'
+            + (f" with {', '.join(sorted(zero))} = 0" if zero else "") +
+            '.\n\nDo not edit: it is regenerated when a run asks for this variant.\n"""\n\n'
+            "import math\n\nimport numpy as np\nfrom numba import njit\n\n" + loops_import
+            + primitives_import(body) + "\n"
             f"# whether the variant's law closes, read by the runner (which derives nothing itself)\n"
             f"LAW_CLOSED_{var} = {bool(law.closed)}\n"
-            f"LAW_ROWS = {max(rows)}   # scratch rows of the law function\n\n\n")
+            f"LAW_ROWS = {max(rows)}   # scratch rows of the law function\n"
+            f"# the charge parts the law calls (the runner binds only these)\n"
+            f"LAW_PARTS = {used!r}\n\n\n")
     return head + body
-
-
-def _vecname(v: str) -> str:
-    return {"theta": "theta", "g": "grad"}.get(v, v)
-
-
-_HELPERS = '''
-@njit(cache=True)
-def charges_abs_quad(x, out):
-    """Scale of quad(x): the abs-term scale of the charges (bounds that of the quadratic part)."""
-    charges_abs(x, out, 0)
-
-
-@njit(cache=True)
-def charges_abs_lin(x, out):
-    charges_abs(x, out, 0)
-
-
-@njit(cache=True)
-def polarise(u, v, out, out_abs, scr, w):
-    """B(u, v) = quad(u + v) − quad(u) − quad(v), into out; scratch: scr[0:4] and w (no allocation)."""
-    n = out.shape[0]
-    b, c, tb, tc = scr[0], scr[1], scr[2], scr[3]
-    for r in range(w.shape[0]):
-        w[r] = u[r] + v[r]
-    charges_quad(w, out, 0)
-    charges_quad(u, b, 0)
-    charges_quad(v, c, 0)
-    charges_abs(w, out_abs, 0)
-    charges_abs(u, tb, 0)
-    charges_abs(v, tc, 0)
-    for q in range(n):
-        out[q] = out[q] - b[q] - c[q]
-        out_abs[q] = out_abs[q] + tb[q] + tc[q]
-'''
 
 
 def model_code(model) -> str:
@@ -457,8 +463,8 @@ def generator_arrays(gens) -> dict[str, np.ndarray]:
 def module_source(deriv) -> tuple[str, ChargeLayout]:
     model = deriv.model
     ch, layout = charge_code(deriv)
-    # every optimizer, gradient descent included, gets a module of its own with its law, step and
-    # loop (rule_module_source), generated when a run asks for it
+    # every optimizer, gradient descent included, gets a module of its own with its law and step
+    # (rule_module_source), generated when a run asks for it and shared by every model
     parts = [
         f'"""Generated by noether {__version__} for: {model.describe()}\n\n'
         f"Model digest {model.digest}.  Do not edit: regenerate with `noether codegen`.\n"
@@ -468,7 +474,6 @@ def module_source(deriv) -> tuple[str, ChargeLayout]:
         "PRIMITIVES_IMPORT\n",
         "# ---- model: activations and the unrolled forward/backward pass ----\n" + model_code(model),
         "# ---- charges, printed from their indexed formulas ----\n" + ch,
-        _HELPERS,
     ]
     source = "\n\n".join(parts)
     return source.replace("PRIMITIVES_IMPORT\n", primitives_import(source), 1), layout
@@ -564,17 +569,16 @@ class Kernels:
     _index_key: str = ""
 
     def rule_module(self, rule, zero: frozenset = frozenset()):
-        """The module holding ``rule``'s variant (``opt_<variant>``, ``opt_<variant>_par``,
-        ``LAW_CLOSED_<variant>``), with the hyperparameters named in ``zero`` printed as 0: reused
-        from the cache, or printed and written now.  ``rule`` must be a registered rule (the caller
-        checks that it is the one the kernel is printed from)."""
+        """The module holding ``rule``'s variant (``lawv_<variant>``, ``step_<variant>``,
+        ``LAW_CLOSED_<variant>``, ``LAW_ROWS``), with the hyperparameters named in ``zero`` printed
+        as 0: reused from the cache folder (whichever model first asked for it), or printed and
+        written now.  ``rule`` must be a registered rule (the caller checks that it is the one the
+        kernel is printed from)."""
         folder = self.folder or self.path.parent
-        key = self._index_key or self.path.stem
         tag = rule.variant + "".join(f"-{n}0" for n in sorted(zero))
-        index = folder / f"index_{key}_{tag}.json"
-        path, _ = _cached_module(index, lambda: (rule_module_source(rule, self.path, frozenset(zero)), {}),
-                                 f"{self.path.stem}_{rule.variant}", folder)
-        load_generated(self.path)      # the rule module imports it from beside itself
+        index = folder / f"index_rule_{_code_fingerprint()}_{tag}.json"
+        path, _ = _cached_module(index, lambda: (rule_module_source(rule, frozenset(zero)), {}),
+                                 f"noether_rule_{rule.variant}", folder)
         return load_generated(path)
 
 

@@ -25,10 +25,17 @@ _T3, _IV, _IM = types.Array(_f8, 3, "C"), types.Array(_i8, 1, "C"), types.Array(
 LOSS_GRAD = types.FunctionType(_f8(_V, _M, _M, _V, _V, _M, _V))
 #: ``charges(x, out, start) -> next index`` (and ``charges_abs``, their rounding scale)
 CHARGES = types.FunctionType(_i8(_V, _V, _i8))
-#: ``lawv_<variant>(theta, grad, S, hp, first, out, out_abs, scr, wv)``: a rule's exact law
-LAW = types.FunctionType(types.none(_V, _V, _M, _V, _f8, _V, _V, _M, _V))
+#: ``lawv_<variant>(theta, grad, S, hp, first, out, out_abs, scr, wv, charges_quad, charges_lin,
+#: charges_abs)``: a rule's exact law, evaluated through the model's charge parts it is handed
+LAW = types.FunctionType(types.none(_V, _V, _M, _V, _f8, _V, _V, _M, _V, CHARGES, CHARGES, CHARGES))
 #: ``step_<variant>(theta, grad, S, hp, k, first)``: one step of a rule, in place
 STEP = types.FunctionType(types.none(_V, _V, _M, _V, _f8, _f8))
+
+
+@njit(CHARGES.signature, cache=True)
+def no_charges(x, out, start):
+    """A charge part no law calls (the runner passes it in place of one it does not compile)."""
+    return start
 
 
 def bind(dispatcher, ftype):
@@ -44,6 +51,25 @@ def all_finite(x):
         if not np.isfinite(v):
             return False
     return True
+
+
+@njit(cache=True)
+def polarise(u, v, out, out_abs, scr, w, charges_quad, charges_abs):
+    """B(u, v) = quad(u + v) − quad(u) − quad(v) of the charges' quadratic part ``charges_quad``, into
+    out, and its rounding scale from ``charges_abs``; scratch: scr[0:4] and w (no allocation)."""
+    n = out.shape[0]
+    b, c, tb, tc = scr[0], scr[1], scr[2], scr[3]
+    for r in range(w.shape[0]):
+        w[r] = u[r] + v[r]
+    charges_quad(w, out, 0)
+    charges_quad(u, b, 0)
+    charges_quad(v, c, 0)
+    charges_abs(w, out_abs, 0)
+    charges_abs(u, tb, 0)
+    charges_abs(v, tc, 0)
+    for q in range(n):
+        out[q] = out[q] - b[q] - c[q]
+        out_abs[q] = out_abs[q] + tb[q] + tc[q]
 
 
 @njit(cache=True)
@@ -87,11 +113,11 @@ def bregman_rhs(loss_grad, t, state, X, Y, lr, gamma, ws, gparts, lparts, grad, 
         src[k] *= w
 
 
-@njit(_i8(LOSS_GRAD, LAW, STEP, CHARGES, CHARGES, _V, _M, _M, _M, _V, _i8, _IM, _b1, _V, _b1, _b1, _b1,
-          _M, _T3, _M, _M, _V, _V, _V, _M, _i8), cache=True)
-def run_rule(loss_grad, lawv, step, charges, charges_abs, theta0, S0, X, Y, hp, steps, batch_idx, use_batch,
-             ws, check_law, record, record_grad, thetas, states, grads, Cs, losses, step_resid, charge_resid,
-             gparts, law_rows):
+@njit(_i8(LOSS_GRAD, LAW, STEP, CHARGES, CHARGES, CHARGES, CHARGES, _V, _M, _M, _M, _V, _i8, _IM, _b1, _V,
+          _b1, _b1, _b1, _M, _T3, _M, _M, _V, _V, _V, _M, _i8), cache=True)
+def run_rule(loss_grad, lawv, step, charges, charges_abs, charges_quad, charges_lin, theta0, S0, X, Y, hp,
+             steps, batch_idx, use_batch, ws, check_law, record, record_grad, thetas, states, grads, Cs, losses,
+             step_resid, charge_resid, gparts, law_rows):
     """Any optimizer rule, gradient descent included (full batch, or the rows ``batch_idx[k]`` at
     step k) with every charge evaluated and, if ``check_law``, the derived exact law checked at
     every step: ``step_resid[k]`` is max_q |ΔC_q − rhs_q| / scale_q at step k, ``charge_resid[q]``
@@ -100,8 +126,9 @@ def run_rule(loss_grad, lawv, step, charges, charges_abs, theta0, S0, X, Y, hp, 
     is computed.
 
     ``loss_grad`` is the model's serial or row-chunked pass (``gparts`` (P, D): the chunks'
-    gradients), ``lawv`` and ``step`` the rule's generated law and step, ``law_rows`` the scratch
-    rows its law uses (``LAW_ROWS`` of its module).  Returns the number of completed steps
+    gradients), ``charges``, ``charges_abs``, ``charges_quad``, ``charges_lin`` its charges, their
+    rounding scale and their quadratic and linear parts; ``lawv`` and ``step`` the rule's generated
+    law and step, ``law_rows`` the scratch rows its law uses (``LAW_ROWS`` of its module).  Returns the number of completed steps
     (< steps when the run went non-finite).  Every buffer is allocated here, once per run.
     """
     D = theta0.shape[0]
@@ -138,7 +165,7 @@ def run_rule(loss_grad, lawv, step, charges, charges_abs, theta0, S0, X, Y, hp, 
             copy_vec(grads[k], grad)
         first = 1.0 if k == 0 else 0.0
         if check_law:
-            lawv(theta, grad, S, hp, first, rhs, rhs_abs, scr, wv)
+            lawv(theta, grad, S, hp, first, rhs, rhs_abs, scr, wv, charges_quad, charges_lin, charges_abs)
         step(theta, grad, S, hp, float(k), first)
         if not (all_finite(theta) and all_finite(S.ravel())):
             return k

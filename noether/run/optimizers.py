@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import SpecError
 from .chunks import batch_pass
 from ..kernels.codegen import rule_variants
-from ..kernels.loops import CHARGES, LAW, STEP, bind, run_rule
+from ..kernels.loops import CHARGES, LAW, STEP, bind, no_charges, run_rule
 from ..optim import HYPER
 from ..optim.base import update_signature
 
@@ -49,7 +49,7 @@ def batches(n_data: int, batch: int, steps: int, seed: int) -> np.ndarray:
 
 def _rule_functions(kernels, rule):
     """The generated law and step of ``rule``'s variant, bound for the rule runner, its law's scratch
-    rows and whether that law closes, after checking that the kernel is printed from the same
+    rows, whether that law closes and the charge parts it calls, after checking that the kernel is printed from the same
     update: a subclass that keeps a registered ``name`` but changes ``update()`` would otherwise run
     the registered rule's dynamics.  The variant's module is generated on the first run that asks
     for it (:meth:`noether.kernels.Kernels.rule_module`)."""
@@ -65,7 +65,11 @@ def _rule_functions(kernels, rule):
     var = rule.variant
     # the kernel was printed from the variant's law; its module says whether that law closes
     return (bind(getattr(mod, f"lawv_{var}"), LAW), bind(getattr(mod, f"step_{var}"), STEP),
-            int(mod.LAW_ROWS), bool(getattr(mod, f"LAW_CLOSED_{var}")))
+            int(mod.LAW_ROWS), bool(getattr(mod, f"LAW_CLOSED_{var}")), set(mod.LAW_PARTS))
+
+
+#: the model's charges, their rounding scale, and their quadratic and linear parts (the law's atoms)
+CHARGE_PARTS = ("charges", "charges_abs", "charges_quad", "charges_lin")
 
 
 def _writable(a) -> np.ndarray:
@@ -110,11 +114,14 @@ def run_optimizer(kernels, rule, theta0, X, Y, steps: int, batch: int | None = N
     step_resid = np.zeros(steps)
     charge_resid = np.zeros(nC)
     ps = batch_pass(kernels, batch if use_batch else X.shape[0], D, parallel)
-    law, step, law_rows, closed = _rule_functions(kernels, rule)
+    law, step, law_rows, closed, parts = _rule_functions(kernels, rule)
     mod = kernels.module
     check = bool(closed and check_law)
     with ps.threads():
-        done = int(run_rule(ps.loss_grad(mod), law, step, bind(mod.charges, CHARGES), bind(mod.charges_abs, CHARGES),
+        # a charge part the law does not call is not compiled: a shared no-op stands in for it
+        charge_fns = [bind(getattr(mod, f), CHARGES) if f in parts | {"charges", "charges_abs"} else no_charges
+                      for f in CHARGE_PARTS]
+        done = int(run_rule(ps.loss_grad(mod), law, step, *charge_fns,
                             _writable(theta0), S0, _writable(X), _writable(Y), _writable(rule.hp()), int(steps),
                             bidx, use_batch, ps.ws, check, bool(record), bool(record_grad), thetas, states,
                             grads, Cs, losses, step_resid, charge_resid, ps.gparts, law_rows))
