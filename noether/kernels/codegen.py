@@ -14,6 +14,7 @@ next to them."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import hashlib
 import importlib.util
@@ -527,8 +528,10 @@ def load_generated(path: Path):
     return sys.modules[name]
 
 
+@functools.lru_cache(maxsize=1)
 def _code_fingerprint() -> str:
-    """Hash of noether's own source: generated modules are reused only by the same code."""
+    """Hash of noether's own source: generated modules are reused only by the same code (read once
+    per process: hashing every source file costs about 10 ms, which a run of 400 small steps felt)."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256(__version__.encode())
     for f in sorted(root.rglob("*.py")):
