@@ -7,7 +7,8 @@ import pytest
 
 from helpers import mlp
 from noether.derive import derive
-from noether.kernels.codegen import build_kernels, cache_dir, module_source, write_module
+from noether.kernels.cache import cache_dir, write_module
+from noether.kernels.codegen import build_kernels, module_source
 from noether.run.chunks import loss_and_grad
 from noether.run.gd import run_gd
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from noether.derive.derivation import derive
-from noether.kernels import codegen
+from noether.kernels import charge_code, codegen
 from noether.kernels.codegen import build_kernels, module_source
 from noether.model import Model
 from noether.optim import make_rule
@@ -83,7 +83,7 @@ def test_long_explicit_charges_are_evaluated_from_coefficients(tmp_path, monkeyp
         {"type": "linear", "out": 3}, {"type": "activation", "fn": "leaky_relu"}, {"type": "linear", "out": 3}]})
     d = derive(m, method="structured")
     printed = build_kernels(d, tmp_path / "printed")
-    monkeypatch.setattr(codegen, "MAX_PRINTED_TERMS", 0)
+    monkeypatch.setattr(charge_code, "MAX_PRINTED_TERMS", 0)
     sparse = build_kernels(d, tmp_path / "sparse")
     assert "sparse_charges" in sparse.path.read_text() and "sparse_charges" not in printed.path.read_text()
     nC = len(printed.layout.names)

@@ -256,7 +256,7 @@ def test_parallel_chunks_do_not_depend_on_threads():
 
 
 def test_batch_coupled_model_stays_serial():
-    from noether.kernels.codegen import sample_separable
+    from noether.kernels.model_code import sample_separable
     m = Model.from_dict({"name": "bn", "input": 3, "loss": "mse", "layer": [
         {"type": "linear", "out": 4}, {"type": "batchnorm"}, {"type": "linear", "out": 2}]})
     assert not sample_separable(m)

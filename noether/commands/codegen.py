@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..derive.derivation import derive
-from ..kernels.codegen import module_source, write_module
+from ..kernels.cache import write_module
+from ..kernels.codegen import module_source
 from ._common import add_spec, load, output_dir
 
 HELP = "write the generated numba kernels of a model to a folder"

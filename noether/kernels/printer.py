@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+import textwrap
 from contextvars import ContextVar
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
+
+from . import primitives
 
 
 class KernelPrinter(PythonCodePrinter):
@@ -179,3 +184,24 @@ def explicit_function(name: str, exprs: list[sp.Expr], symbols, absolute=False) 
         lines.append(f"    out[start + {n}] = {code}" + pr.names())
     lines.append(f"    return start + {len(exprs)}")
     return "\n".join(lines) + "\n"
+
+
+def _primitive_names() -> set[str]:
+    """Names the hand-written primitive modules define (functions and constants, not their imports)."""
+    out = set()
+    for name, obj in vars(primitives).items():
+        if name.startswith("_") or inspect.ismodule(obj):
+            continue
+        mod = getattr(getattr(obj, "py_func", obj), "__module__", None)
+        if (mod or "").startswith("noether.kernels.primitives") or isinstance(obj, (int, float)):
+            out.add(name)
+    return out
+
+
+def primitives_import(source: str) -> str:
+    """An explicit import of the primitives ``source`` uses (instead of a star import)."""
+    used = sorted(_primitive_names() & set(re.findall(r"\b[A-Za-z_]\w*\b", source)))
+    if not used:
+        return ""
+    body = textwrap.fill(", ".join(used), 100, initial_indent="    ", subsequent_indent="    ")
+    return f"from noether.kernels.primitives import (  # hand-written primitives this module calls\n{body},\n)\n"

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import SpecError
 from .chunks import batch_pass
-from ..kernels.codegen import rule_variants
+from ..kernels.rule_code import rule_variants
 from ..kernels.loops import CHARGES, LAW, STEP, bind, no_charges, run_rule
 from ..optim import HYPER
 from ..optim.base import update_signature
