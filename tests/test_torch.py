@@ -188,6 +188,39 @@ def test_family_charges_equal_explicit_charges():
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_live_row_dots_equal_the_copies(dtype):
+    """The fused pass (row dots of θ, g, v read straight from the tensors, no float64 copies) gives
+    what the float64 copies give, for every pair: the same exact products (a float32 product is
+    exact in float64) summed in another order, so they agree to a few ulps of the Cauchy-Schwarz
+    scale (1e-14 of it leaves a wide margin).  An absent momentum buffer reads as zeros; a pair
+    family (a linear block's GL) has no fused pass."""
+    from noether.derive.derivation import derive
+    from noether.torch.families import FamilyCharges
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 4), nn.Tanh(), nn.Linear(4, 2)).to(dtype)
+    model, _ = nt.from_module(net, torch.randn(5, 3, dtype=dtype), loss="mse")
+    d = derive(model)
+    keys = list(dict.fromkeys(model.torch_names[b.name] for b in model.blocks))
+    F = FamilyCharges(d, model, keys)
+    g = torch.Generator().manual_seed(5)
+    vecs = [[torch.randn(p.shape, dtype=dtype, generator=g) for p in net.parameters()] for _ in range(3)]
+    for groups in (vecs, vecs[:2] + [None]):
+        live = F.live(groups)
+        copy = [F.vector(v) if v is not None else F.zeros() for v in groups]
+        for a in range(3):
+            for b in range(3):
+                scale = F.B(copy[a], copy[b], True)
+                assert np.all(np.abs(F.B(live[a], live[b]) - F.B(copy[a], copy[b])) <= 1e-14 * scale + 1e-300)
+                assert np.all(np.abs(F.B(live[a], live[b], True) - scale) <= 1e-14 * scale + 1e-300)
+    one = F.live([vecs[0]])[0]
+    assert np.all(np.abs(F.value(one) - F.value(F.vector(vecs[0]))) <= 1e-14 * F.B(one, one, True))
+    lin = nn.Sequential(nn.Linear(3, 5), nn.Linear(5, 2)).to(dtype)
+    lm, _ = nt.from_module(lin, torch.randn(5, 3, dtype=dtype), loss="mse")
+    lkeys = list(dict.fromkeys(lm.torch_names[b.name] for b in lm.blocks))
+    assert FamilyCharges(derive(lm), lm, lkeys).live([list(lin.parameters())]) is None
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_monitor_past_the_explicit_limit_uses_families(dtype):
     """A 20-60-30-5 MLP (3245 parameters, past the 2000 explicit charges) trained with cross-entropy:
     the monitor checks the output symmetries' families (ReLU rescales) and says the loss's own

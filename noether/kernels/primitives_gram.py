@@ -149,3 +149,33 @@ def gram_pair(x, out, start, h, offs, n0, n1, axes, coefs, absolute, parallel=-1
     else:
         gram_blocks_serial(P, Q, h, out, start)
     return start + h * (h - 1) // 2
+
+
+@njit(cache=True, parallel=True)
+def row_dots3(a, b, c, out):
+    """The row dot products of three matrices in one pass: out[i] = (a_i·a_i, b_i·b_i, c_i·c_i,
+    a_i·b_i, a_i·c_i, b_i·c_i), summed in float64 whatever the inputs' float type (each product of
+    float32 values is exact in float64).  Rows are split over threads; each row's sums run in one
+    order, so the result does not depend on the thread count."""
+    for i in prange(a.shape[0]):
+        s0 = s1 = s2 = s3 = s4 = s5 = 0.0
+        for j in range(a.shape[1]):
+            x, y, z = np.float64(a[i, j]), np.float64(b[i, j]), np.float64(c[i, j])
+            s0 += x * x
+            s1 += y * y
+            s2 += z * z
+            s3 += x * y
+            s4 += x * z
+            s5 += y * z
+        out[i, 0], out[i, 1], out[i, 2], out[i, 3], out[i, 4], out[i, 5] = s0, s1, s2, s3, s4, s5
+
+
+@njit(cache=True, parallel=True)
+def row_sq(a, out):
+    """out[i] = a_i·a_i in float64 (as :func:`row_dots3` for one matrix)."""
+    for i in prange(a.shape[0]):
+        s = 0.0
+        for j in range(a.shape[1]):
+            x = np.float64(a[i, j])
+            s += x * x
+        out[i] = s

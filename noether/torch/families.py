@@ -22,6 +22,7 @@ import torch
 
 from ..errors import SpecError
 from ..kernels.gramform import NotGram, gram_families
+from ..kernels.primitives_gram import row_dots3, row_sq
 
 
 class FamilyCharges:
@@ -51,6 +52,7 @@ class FamilyCharges:
                                    else zip(*np.triu_indices(f.h, 1)))]
         self.families = [f.name for f in self.fams for _ in range(f.h if f.kind == "unit" else f.h * (f.h - 1) // 2)]
         self._iu = {f.h: torch.triu_indices(f.h, f.h, 1) for f in self.fams if f.kind == "pair"}
+        self._zeros: dict = {}      # zero blocks standing in for an absent momentum buffer
 
     def vector(self, tensors) -> "_Blocks":
         out = {}
@@ -61,6 +63,54 @@ class FamilyCharges:
                 raise SpecError("module", f"block {b} has shape {tuple(t.shape)}, the model has {self.shapes[b]}")
             out[b] = t.clone() if t.data_ptr() == src.data_ptr() else t     # a copy, never a view
         return _Blocks(out)
+
+    def live(self, groups) -> list["_Blocks"] | None:
+        """Up to three vectors read straight from the module's tensors (each a list in ``keys``
+        order, or None for zeros), as _Blocks that carry only their row dots: every pairwise row
+        dot of the unit families' terms, formed in one fused float64 pass per block
+        (:func:`noether.kernels.primitives_gram.row_dots3`) before the optimizer's step changes
+        the tensors.  No float64 copies are made.  None when this does not apply (a pair family,
+        or a tensor off the CPU, of another float type, or not contiguous); :meth:`vector` then."""
+        if len(groups) not in (1, 3) or any(f.kind != "unit" for f in self.fams):
+            return None
+        arrays = []
+        for grp in groups:
+            arr = {}
+            for b in self.blocks:
+                if grp is None:
+                    arr[b] = None
+                    continue
+                t = grp[self.index[b]].detach()
+                if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64) or \
+                        not t.is_contiguous() or tuple(t.shape) != self.shapes[b]:
+                    return None
+                arr[b] = t.numpy()
+            arrays.append(arr)
+        terms = sorted({(t.block, t.axis) for f in self.fams for t in f.terms})
+        dots = {}          # (block, axis) -> (rows, 6) or (rows,) float64
+        for b, axis in terms:
+            mats = []
+            for arr in arrays:
+                m = arr[b]
+                if m is None:
+                    ref = next(a[b] for a in arrays if a[b] is not None)
+                    m = self._zeros.setdefault((b, ref.dtype.str), np.zeros_like(ref))
+                mats.append(m[:, None] if m.ndim == 1 else (m if axis == 0 else m.T))
+            if len(mats) == 1:
+                dots[b, axis] = out = np.empty(mats[0].shape[0])
+                row_sq(mats[0], out)
+            else:
+                dots[b, axis] = out = np.empty((mats[0].shape[0], 6))
+                row_dots3(mats[0], mats[1], mats[2], out)
+        vecs = [_Blocks({}) for _ in groups]
+        col = {(0, 0): 0, (1, 1): 1, (2, 2): 2, (0, 1): 3, (0, 2): 4, (1, 2): 5}
+        for p, u in enumerate(vecs):
+            for q, v in enumerate(vecs):
+                k = col[min(p, q), max(p, q)] if len(vecs) == 3 else None
+                table = [[torch.from_numpy(dots[t.block, t.axis] if k is None else dots[t.block, t.axis][:, k].copy())
+                          for t in f.terms] for f in self.fams]
+                u.cache[id(v)] = (weakref.ref(v), table)
+        return vecs
 
     def zeros(self) -> "_Blocks":
         return _Blocks({b: torch.zeros(self.shapes[b], dtype=torch.float64) for b in self.blocks})

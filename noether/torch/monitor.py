@@ -222,18 +222,27 @@ class Monitor:
         if recorded and not (self.check_laws and self.law.closed):
             self._pre = None          # charges only, already recorded after the last step: no copy
             return
-        th = self._flat(self.params)
-        if not recorded:
-            self._record(self.step, th)
-        if not (self.check_laws and self.law.closed):
-            self._pre = None
-            return
-        if any(p.grad is None for p in self.params):
+        checking = self.check_laws and self.law.closed
+        if checking and any(p.grad is None for p in self.params):
             raise SpecError("optimizer.step", "a parameter has no gradient; call loss.backward() first")
-        g = self._flat([p.grad for p in self.params])
         bufs = [opt.state.get(p, {}).get("momentum_buffer") for p in self.params]
         fst = float(bufs[0] is None)
-        v = self.charges.zeros() if bufs[0] is None else self._flat(bufs)
+        # unit families without a trajectory: every row dot the law needs, formed now from the live
+        # tensors (the step is about to change θ and the momentum buffer), no float64 copies
+        live = getattr(self.charges, "live", None) if self._traj is None else None
+        vecs = live([self.params, [p.grad for p in self.params], None if bufs[0] is None else bufs]
+                    if checking else [self.params]) if live else None
+        th = vecs[0] if vecs else self._flat(self.params)
+        if not recorded:
+            self._record(self.step, th)
+        if not checking:
+            self._pre = None
+            return
+        if vecs:
+            g, v = vecs[1], vecs[2]
+        else:
+            g = self._flat([p.grad for p in self.params])
+            v = self.charges.zeros() if bufs[0] is None else self._flat(bufs)
         grp = opt.param_groups[0]
         hp = {"lr": float(grp["lr"]), "momentum": float(grp.get("momentum", 0.0)),
               "dampening": float(grp.get("dampening", 0.0)), "weight_decay": float(grp.get("weight_decay", 0.0)),
@@ -248,7 +257,9 @@ class Monitor:
         self.step += 1
         if k % self.every:
             return
-        th1 = self._flat(self.params)
+        live = getattr(self.charges, "live", None) if self._traj is None else None
+        th1 = (live([self.params]) if live else None)
+        th1 = th1[0] if th1 else self._flat(self.params)
         self._record(k + 1, th1)
         if self._pre is None:
             return
