@@ -70,7 +70,8 @@ class FamilyCharges:
         dot of the unit families' terms, formed in one fused float64 pass per block
         (:func:`noether.kernels.primitives_gram.row_dots3`) before the optimizer's step changes
         the tensors.  No float64 copies are made.  None when this does not apply (a pair family,
-        or a tensor off the CPU, of another float type, or not contiguous); :meth:`vector` then."""
+        or a tensor off the CPU, of another float type, not contiguous or of more than two axes);
+        :meth:`vector` then."""
         if len(groups) not in (1, 3) or any(f.kind != "unit" for f in self.fams):
             return None
         arrays = []
@@ -81,7 +82,7 @@ class FamilyCharges:
                     arr[b] = None
                     continue
                 t = grp[self.index[b]].detach()
-                if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64) or \
+                if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64) or t.dim() > 2 or \
                         not t.is_contiguous() or tuple(t.shape) != self.shapes[b]:
                     return None
                 arr[b] = t.numpy()
