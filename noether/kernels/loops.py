@@ -9,6 +9,10 @@ functions (its forward/backward pass, charges, law and step), not the loops arou
 
 A generated function is handed to a loop through :func:`bind`, which compiles it for the loop's
 signature (or loads it from numba's cache).
+
+Numba keys the cache of these loops by this file alone: after editing a primitive they call
+(``copy_vec``, ``copy_mat``, ``fields_quadratic``) in a source checkout, delete this package's
+``__pycache__/loops.*.nb*`` files, or the loops keep the old primitive's compiled code.
 """
 
 import numpy as np
