@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.linalg as sl
 import sympy as sp
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import noether
@@ -71,6 +71,7 @@ def _fd_check(m, th, X, Y, charge):
 
 @settings(deadline=None, max_examples=3)
 @given(seed=st.integers(0, 2 ** 16))
+@example(seed=1285)
 def test_planted_dead_and_bypassed_charges(seed):
     m, th, X, Y = _planted(seed, width=4, dead=[0], bypassed=[1, 2])
     res = local_symmetries(m, th, X, seed=0, count=False)
@@ -99,9 +100,11 @@ def test_planted_dead_and_bypassed_charges(seed):
     for gen in res.generators:
         x = gen.evaluate(th)
         assert abs(x @ g) <= 1e-12 * (np.linalg.norm(x) * np.linalg.norm(g) + 1e-300), gen.name
-    # the test can fail: the same planted net with unit 0 revived breaks the dead-unit charges
+    # the test can fail: the same planted net with unit 0 revived breaks the dead-unit charges.
+    # Revived as the bypassed units are (bias +40: active on every sample); a bias of 0 left it
+    # active on few samples for some seeds (seed 1285: 3.3e-4 < 1e-3, found by this test)
     th2 = th.copy()
-    m.unflatten(th2)["b1"][0] = 0.0
+    m.unflatten(th2)["b1"][0] = 40.0
     assert max(_fd_check(m, th2, X, Y, c) for c in res.charges if c.A.max() == 0 and c.A.min() == 0) > 1e-3
 
 
