@@ -37,7 +37,7 @@ def write_module(source: str, directory: Path, stem: str) -> Path:
 
 def load_generated(path: Path):
     """Import a generated module from its file, once per process (``noether_generated_<stem>`` in
-    ``sys.modules``); rule modules load their model module through it."""
+    ``sys.modules``)."""
     path = Path(path)
     name = f"noether_generated_{path.stem}"
     if name not in sys.modules:
