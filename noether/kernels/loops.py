@@ -132,8 +132,9 @@ def run_rule(loss_grad, lawv, step, charges, charges_abs, charges_quad, charges_
     ``loss_grad`` is the model's serial or row-chunked pass (``gparts`` (P, D): the chunks'
     gradients), ``charges``, ``charges_abs``, ``charges_quad``, ``charges_lin`` its charges, their
     rounding scale and their quadratic and linear parts; ``lawv`` and ``step`` the rule's generated
-    law and step, ``law_rows`` the scratch rows its law uses (``LAW_ROWS`` of its module).  Returns the number of completed steps
-    (< steps when the run went non-finite).  Every buffer is allocated here, once per run.
+    law and step, ``law_rows`` the scratch rows its law uses (``LAW_ROWS`` of its module).
+    Returns the number of completed steps (< steps when the run went non-finite).  Every buffer is
+    allocated here, once per run.
     """
     D = theta0.shape[0]
     nC = charge_resid.shape[0]
@@ -269,13 +270,15 @@ def integrate_flow(loss_grad, kind, y0, T, n_out, budget, rtol, atol, A, B, C, E
                     for r in range(st):
                         acc += K[r, i] * A[st, r]
                     tmp[i] = y[i] + acc * h
-                flow_rhs(loss_grad, kind, t + C[st] * h, tmp, K[st], X, Y, lr, gamma, ws, gparts, lparts, grad, gptr, rows, cols, vals)
+                flow_rhs(loss_grad, kind, t + C[st] * h, tmp, K[st], X, Y, lr, gamma, ws, gparts, lparts, grad,
+                         gptr, rows, cols, vals)
             for i in range(n):
                 acc = 0.0
                 for r in range(S):
                     acc += K[r, i] * B[r]
                 ynew[i] = y[i] + h * acc
-            flow_rhs(loss_grad, kind, t + h, ynew, K[S], X, Y, lr, gamma, ws, gparts, lparts, grad, gptr, rows, cols, vals)
+            flow_rhs(loss_grad, kind, t + h, ynew, K[S], X, Y, lr, gamma, ws, gparts, lparts, grad,
+                     gptr, rows, cols, vals)
             nfev += S
             e5 = 0.0
             e3 = 0.0

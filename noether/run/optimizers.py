@@ -49,9 +49,9 @@ def batches(n_data: int, batch: int, steps: int, seed: int) -> np.ndarray:
 
 def _rule_functions(kernels, rule):
     """The generated law and step of ``rule``'s variant, bound for the rule runner, its law's scratch
-    rows, whether that law closes and the charge parts it calls, after checking that the kernel is printed from the same
-    update: a subclass that keeps a registered ``name`` but changes ``update()`` would otherwise run
-    the registered rule's dynamics.  The variant's module is generated on the first run that asks
+    rows, whether that law closes and the charge parts it calls, after checking that the kernel is
+    printed from the same update: a subclass that keeps a registered ``name`` but changes
+    ``update()`` would otherwise run the registered rule's dynamics.  The variant's module is generated on the first run that asks
     for it (:meth:`noether.kernels.Kernels.rule_module`)."""
     ref = rule_variants().get(rule.variant)
     if ref is None or update_signature(rule) != update_signature(ref):
