@@ -65,7 +65,6 @@ class Kernels:
     layout: ChargeLayout
     generators: dict[str, np.ndarray] | None
     folder: Path | None = None
-    _index_key: str = ""
 
     def rule_module(self, rule, zero: frozenset = frozenset()):
         """The module holding ``rule``'s variant (``lawv_<variant>``, ``step_<variant>``,
@@ -98,4 +97,4 @@ def build_kernels(deriv, directory: str | os.PathLike | None = None) -> Kernels:
     path, meta = cached_module(folder / f"index_{key}.json", make, f"noether_{deriv.model.digest}", folder)
     mod = load_generated(path)
     gens = generator_arrays(deriv.algebra.generators) if deriv.algebra.explicit else None
-    return Kernels(path, mod, ChargeLayout(meta["names"], meta["families"]), gens, folder, key)
+    return Kernels(path, mod, ChargeLayout(meta["names"], meta["families"]), gens, folder)

@@ -215,6 +215,14 @@ class Monitor:
     def _flat(self, tensors):
         return self.charges.vector(tensors)
 
+    def _read(self, groups) -> list:
+        """The vectors of ``groups`` (lists of tensors in ``keys`` order; None: zeros) for the charges
+        and the law: for unit families without a trajectory to keep, only their row dots, formed
+        from the live tensors in one fused pass (:meth:`FamilyCharges.live`); else float64 copies."""
+        live = getattr(self.charges, "live", None) if self._traj is None else None
+        return (live(groups) if live else None) or \
+            [self.charges.zeros() if g is None else self._flat(g) for g in groups]
+
     def _before(self, opt, args, kwargs):
         if self.step % self.every:
             return
@@ -227,22 +235,16 @@ class Monitor:
             raise SpecError("optimizer.step", "a parameter has no gradient; call loss.backward() first")
         bufs = [opt.state.get(p, {}).get("momentum_buffer") for p in self.params]
         fst = float(bufs[0] is None)
-        # unit families without a trajectory: every row dot the law needs, formed now from the live
-        # tensors (the step is about to change θ and the momentum buffer), no float64 copies
-        live = getattr(self.charges, "live", None) if self._traj is None else None
-        vecs = live([self.params, [p.grad for p in self.params], None if bufs[0] is None else bufs]
-                    if checking else [self.params]) if live else None
-        th = vecs[0] if vecs else self._flat(self.params)
+        # read now: the step is about to change θ and the momentum buffer
+        vecs = self._read([self.params, [p.grad for p in self.params], None if bufs[0] is None else bufs]
+                          if checking else [self.params])
+        th = vecs[0]
         if not recorded:
             self._record(self.step, th)
         if not checking:
             self._pre = None
             return
-        if vecs:
-            g, v = vecs[1], vecs[2]
-        else:
-            g = self._flat([p.grad for p in self.params])
-            v = self.charges.zeros() if bufs[0] is None else self._flat(bufs)
+        g, v = vecs[1], vecs[2]
         grp = opt.param_groups[0]
         hp = {"lr": float(grp["lr"]), "momentum": float(grp.get("momentum", 0.0)),
               "dampening": float(grp.get("dampening", 0.0)), "weight_decay": float(grp.get("weight_decay", 0.0)),
@@ -257,9 +259,7 @@ class Monitor:
         self.step += 1
         if k % self.every:
             return
-        live = getattr(self.charges, "live", None) if self._traj is None else None
-        th1 = (live([self.params]) if live else None)
-        th1 = th1[0] if th1 else self._flat(self.params)
+        th1 = self._read([self.params])[0]
         self._record(k + 1, th1)
         if self._pre is None:
             return
