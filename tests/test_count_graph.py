@@ -110,15 +110,15 @@ layer = [{type = "conv2d", channels = 2, kernel = 2}, {type = "activation", fn =
 '''
 
 
-def test_cli_count_conv_json_and_exact_refused(tmp_path, capsys):
+def test_cli_count_conv_json_and_degree_refused(tmp_path, capsys):
     p = tmp_path / "conv.toml"
     p.write_text(CONV_SPEC)
     assert main(["count", str(p), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["laws"] == out["derived"] == 2 and out["complete"]
-    assert main(["count", str(p), "--exact"]) == 2
+    assert main(["count", str(p), "--degree", "2"]) == 2      # --exact runs: tests/test_count_ball.py
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--exact" in err and "conv2d" in err
+    assert err.count("\n") == 1 and "--degree" in err and "conv2d" in err
 
 
 def test_pooling_kinks_are_branches():

@@ -15,12 +15,14 @@ import numpy as np
 
 from ..errors import InternalContradiction, SpecError
 from ..completeness.count import pinned_units
-from ..completeness.exact import ExactNet, exact_point, to_float
+from ..completeness.exact import MAX_EXACT_D, ExactNet, exact_point, to_float
 from ..completeness.count import count_laws
 from ..model import Model
 from ..completeness.exact import exact_lie_rank
 from ..completeness.count import Net, available_bytes, estimate_bytes, make_net, n_samples
 from ..completeness.polysearch import search
+from ..completeness.ball import certify, plan
+from ..completeness.count import derivation, polynomial_pieces
 import os
 
 HELP = "count all conservation laws (D - dim Lie of the gradient fields) and compare with the derived charges"
@@ -37,7 +39,8 @@ def add_arguments(parser):
                         help="also search exactly for polynomial conserved functions of degree <= K "
                              "(tiny polynomial / ReLU-type models, gradient flow)")
     parser.add_argument("--exact", action="store_true",
-                        help="confirm the count in exact rational arithmetic (tiny polynomial models)")
+                        help="prove the count: exact rational arithmetic for tiny polynomial models, else ball "
+                             "arithmetic (python-flint) at one point, between the derived charges and the fields' rank")
     parser.add_argument("--points", type=int, default=3, help="random points to read ranks at (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the numpy Generator (default 0)")
     parser.add_argument("--gamma", type=float, default=1.0, help="friction γ of the momentum flow (default 1)")
@@ -68,10 +71,12 @@ def run(args) -> int:
     if args.exact and args.flow != "gradient":
         raise SpecError("--exact", "exact confirmation is implemented for --flow gradient only")
     bad = Net.unsupported(model)
-    if (args.exact or args.degree is not None) and bad is not None:
-        flag = "--exact" if args.exact else "--degree"
-        raise SpecError(flag, f"exact counting supports linear and elementwise activation layers only, not "
-                        f"layer[{bad}] ({model.layers[bad].describe()}); the float count runs without {flag}")
+    if args.degree is not None and bad is not None:
+        raise SpecError("--degree", f"the polynomial search supports linear and elementwise activation layers "
+                        f"only, not layer[{bad}] ({model.layers[bad].describe()}); the float count runs without it")
+    rational = args.exact and polynomial_pieces(model) and model.D <= MAX_EXACT_D
+    if args.exact and not rational:
+        plan(model)               # refuses a certificate too large before the count runs
     try:
         res = count_laws(model, flow=args.flow, points=args.points, seed=args.seed, gamma=args.gamma)
     except MemoryError:
@@ -88,13 +93,20 @@ def run(args) -> int:
     out = res.to_json()
     out["points_evaluated"] = len(res.points)
     out["points"] = out.pop("points")
-    if args.exact or args.degree is not None:
+    if rational or args.degree is not None:
 
         en, theta0, xs = _exact_point(model, args.seed)
-        if args.exact:
+        if rational:
             er = exact_lie_rank(en, theta0, xs)
-            out["exact"] = {"lie_dim": er.lie_dim, "laws": er.laws, "ranks": er.ranks,
-                            "seconds": er.seconds, "agrees": er.laws == res.laws}
+            out["exact"] = {"method": "rational arithmetic, every bracket level", "lie_dim": er.lie_dim,
+                            "laws": er.laws, "ranks": er.ranks, "seconds": er.seconds,
+                            "agrees": er.laws == res.laws}
+    if args.exact and not rational:
+        cert = certify(model, derivation(model), seed=args.seed)
+        out["exact"] = dict(cert.to_json(), agrees=cert.laws is not None and cert.laws == res.laws)
+        if cert.laws_upper < cert.laws_lower:
+            sys.stderr.write(f"noether: error: {InternalContradiction(f'the fields have certified rank {model.D - cert.laws_upper} but {cert.laws_lower} derived charges leave room for {model.D - cert.laws_lower}')}\n")
+            return EXIT_UNCONFIDENT
         if args.degree is not None:
 
             pl = search(en, theta0, xs, args.degree)
@@ -102,6 +114,8 @@ def run(args) -> int:
                                       "independent": pl.n_independent,
                                       "polynomials": [str(p) for p in pl.polynomials]}
     confident = res.clear and res.laws is not None
+    if args.exact and not out["exact"]["agrees"]:
+        confident = False      # asked for a proof and did not get one: not a confident count
     if res.derived is not None and res.laws is not None and res.clear and "exact" in out \
             and out["exact"]["laws"] < res.derived:
         exc = InternalContradiction(f"exact count {out['exact']['laws']} < {res.derived} derived charges")
@@ -149,10 +163,20 @@ def _print_text(res, out) -> None:
         w(f"local (non-generic random point): {units}: {p.laws} laws, {p.extra_laws:+d} beyond the "
           f"architecture" + (f"; conserved coordinates {', '.join(p.frozen[:8])}"
                              + (" ..." if len(p.frozen) > 8 else "") if p.frozen else "") + "\n")
-    if "exact" in out:
+    if "exact" in out and "ranks" in out["exact"]:
         e = out["exact"]
         w(f"exact (QQ): dim V_k = {e['ranks']} -> laws {e['laws']} "
           f"({'agrees' if e['agrees'] else 'DISAGREES'}), {e['seconds']:.2f} s\n")
+    elif "exact" in out:
+        e = out["exact"]
+        if e["laws"] is not None:
+            w(f"exact (ball arithmetic, {e['precision_bits']} bits): {e['laws_lower']} derived charges independent "
+              f"over QQ, fields of certified rank {res.parameters - e['laws_upper']} -> laws {e['laws']} "
+              f"({'agrees' if e['agrees'] else 'DISAGREES'}), {e['seconds']:.2f} s\n")
+        else:
+            w(f"exact (ball arithmetic): NOT CERTIFIED, laws between {e['laws_lower']} (derived charges, exact) "
+              f"and {e['laws_upper']} (fields' certified rank; brackets are not evaluated in balls), "
+              f"{e['seconds']:.2f} s\n")
     if "polynomial_laws" in out:
         pl = out["polynomial_laws"]
         w(f"polynomial laws of degree <= {pl['degree']}: {pl['found']} found, "

@@ -323,6 +323,17 @@ def _derivation(model):
         return None, f"noether.derive failed ({type(exc).__name__}: {exc})"
 
 
+def derivation(model):
+    """The model's derivation, or None when it fails (the count then has no derived bound)."""
+    return _derivation(model)[0]
+
+
+def polynomial_pieces(model) -> bool:
+    """True for linear and elementwise models whose activations are polynomial on each side of 0:
+    their count can be redone in exact rational arithmetic (:mod:`.exact`)."""
+    return Net.unsupported(model) is None and Net(model).polynomial_pieces
+
+
 def derived_count(model, flow: str, rng: np.random.Generator, gamma: float = 1.0,
                   d=None) -> tuple[int | None, str]:
     """Independent charges explained by linear+affine symmetries, and where the number came from.

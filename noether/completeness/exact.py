@@ -71,6 +71,7 @@ class ExactNet:
     """The model's per-sample outputs as exact polynomials on the region of a rational point."""
 
     def __init__(self, model):
+        self.model = model
         self.net = Net(model, purpose="exact counting (--exact, --degree)")
         if self.net.D > MAX_EXACT_D:
             raise SpecError("--exact", f"exact mode is for tiny models (D <= {MAX_EXACT_D}), D = {self.net.D}")
@@ -164,14 +165,27 @@ def random_rational_point(model, rng: np.random.Generator, P: int, denom: int = 
     return [to_q(t) for t in theta], [[to_q(v) for v in row] for row in X]
 
 
+def loss_rows(model) -> list[list[int]]:
+    """Integer rows s spanning the output gradients ∂ℓ/∂f of the loss (its ``sensitivity``): the
+    fields of the count are ∇_θ (s·f(θ; x)), all of R^k for MSE, the sum-zero vectors for softmax
+    cross-entropy (Marcotte, Gribonval, Peyré 2023, §2)."""
+    return model.loss.sensitivity(model.output)
+
+
 def generator_basis(en: ExactNet, theta0: list, xs: list) -> list:
-    """A basis (over QQ, as functions) of the gradient fields ∇_θ f_k(θ; x_s)."""
+    """A basis (over QQ, as functions) of the gradient fields ∇_θ (s·f(θ; x_s)), s over
+    :func:`loss_rows`."""
     fs = Reducer()
     basis = []
-    for g in en.outputs(theta0, xs):
-        X = en.gradient(g)
-        if fs.add(_fvec(X)):
-            basis.append(X)
+    S = loss_rows(en.model)
+    f = en.outputs(theta0, xs)
+    k = len(S[0])
+    for p in range(len(f) // k):
+        for row in S:
+            g = sum((c * f[p * k + o] for o, c in enumerate(row) if c), en.R.zero)
+            X = en.gradient(g)
+            if fs.add(_fvec(X)):
+                basis.append(X)
     return basis
 
 
