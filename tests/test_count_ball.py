@@ -127,3 +127,12 @@ def test_cli_exact_refuses_a_large_model_up_front(tmp_path, capsys):
     assert main(["count", str(p), "--exact"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--exact" in err and "D = 200" in err
+
+
+def test_cli_exact_not_certified_exits_3(tmp_path, capsys, monkeypatch):
+    """Without the derived lower bound the interval stays open: said in one line, exit 3."""
+    p = tmp_path / "conv.toml"
+    p.write_text(CONV_SPEC)
+    monkeypatch.setattr(B, "charge_rank", lambda d, th: 0)
+    assert main(["count", str(p), "--exact"]) == 3
+    assert "NOT CERTIFIED, laws between 0 and 2" in capsys.readouterr().out

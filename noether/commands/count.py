@@ -101,25 +101,27 @@ def run(args) -> int:
             out["exact"] = {"method": "rational arithmetic, every bracket level", "lie_dim": er.lie_dim,
                             "laws": er.laws, "ranks": er.ranks, "seconds": er.seconds,
                             "agrees": er.laws == res.laws}
-    if args.exact and not rational:
-        cert = certify(model, derivation(model), seed=args.seed)
-        out["exact"] = dict(cert.to_json(), agrees=cert.laws is not None and cert.laws == res.laws)
-        if cert.laws_upper < cert.laws_lower:
-            sys.stderr.write(f"noether: error: {InternalContradiction(f'the fields have certified rank {model.D - cert.laws_upper} but {cert.laws_lower} derived charges leave room for {model.D - cert.laws_lower}')}\n")
-            return EXIT_UNCONFIDENT
         if args.degree is not None:
 
             pl = search(en, theta0, xs, args.degree)
             out["polynomial_laws"] = {"degree": pl.degree, "found": pl.n_found,
                                       "independent": pl.n_independent,
                                       "polynomials": [str(p) for p in pl.polynomials]}
+    contradiction = None
+    if args.exact and not rational:
+        cert = certify(model, derivation(model), seed=args.seed)
+        out["exact"] = dict(cert.to_json(), agrees=cert.laws is not None and cert.laws == res.laws)
+        if cert.laws_upper < cert.laws_lower:
+            contradiction = (f"the fields have certified rank {model.D - cert.laws_upper}, but "
+                             f"{cert.laws_lower} derived charges leave room for {model.D - cert.laws_lower}")
     confident = res.clear and res.laws is not None
     if args.exact and not out["exact"]["agrees"]:
         confident = False      # asked for a proof and did not get one: not a confident count
     if res.derived is not None and res.laws is not None and res.clear and "exact" in out \
-            and out["exact"]["laws"] < res.derived:
-        exc = InternalContradiction(f"exact count {out['exact']['laws']} < {res.derived} derived charges")
-        sys.stderr.write(f"noether: error: {exc}\n")
+            and out["exact"]["laws"] is not None and out["exact"]["laws"] < res.derived:
+        contradiction = f"exact count {out['exact']['laws']} < {res.derived} derived charges"
+    if contradiction:
+        sys.stderr.write(f"noether: error: {InternalContradiction(contradiction)}\n")
         return EXIT_UNCONFIDENT
     try:
         if args.json:
