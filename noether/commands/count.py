@@ -176,9 +176,9 @@ def _print_text(res, out) -> None:
               f"over QQ, fields of certified rank {res.parameters - e['laws_upper']} -> laws {e['laws']} "
               f"({'agrees' if e['agrees'] else 'DISAGREES'}), {e['seconds']:.2f} s\n")
         else:
-            w(f"exact (ball arithmetic): NOT CERTIFIED, laws between {e['laws_lower']} (derived charges, exact) "
-              f"and {e['laws_upper']} (fields' certified rank; brackets are not evaluated in balls), "
-              f"{e['seconds']:.2f} s\n")
+            w(f"exact (ball arithmetic): NOT CERTIFIED, laws between {e['laws_lower']} (the derived charges, "
+              f"exact) and {e['laws_upper']} (D - the rank proved on the fields and {e['bracket_levels']} "
+              f"bracket level(s)), {e['seconds']:.2f} s\n")
     if "polynomial_laws" in out:
         pl = out["polynomial_laws"]
         w(f"polynomial laws of degree <= {pl['degree']}: {pl['found']} found, "
