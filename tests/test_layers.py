@@ -85,3 +85,24 @@ def test_activation_substitution_keeps_the_function():
             assert abs(float(u.subs(a, val)) - float(v.subs(a, val))) < 1e-12, name
         w = substitute(e, sp.Float(0.7))
         assert w.is_number and abs(float(w) - float(e.subs(z, 0.7))) < 1e-15, name
+
+
+@pytest.mark.parametrize("affine,eps", [(True, 1e-5), (False, 0.0)])
+def test_layernorm_numpy_passes_equal_its_symbolic_definition(affine, eps):
+    """The written-out numpy passes against the lambdified ``symbolic`` (SymbolicLayer's): the
+    same float64 quantities summed in another order over 5 units, a few ulps of O(1) values."""
+    import numpy as np
+    from noether.model.symlayer import SymbolicLayer
+    m = Model(3, [Linear(5), LayerNorm(affine=affine, eps=eps), Linear(2)])
+    ln = m.layers[1]
+    rng = np.random.default_rng(4)
+    X, dY = rng.standard_normal((7, 5)), rng.standard_normal((7, 5))
+    p = m.unflatten(m.init(rng))
+    if affine:
+        p[f"g{ln.index}"] = rng.standard_normal(5)
+    gn = {k: np.zeros_like(v) for k, v in p.items()}
+    gs = {k: np.zeros_like(v) for k, v in p.items()}
+    assert np.abs(ln.forward(X, p) - SymbolicLayer.forward(ln, X, p)).max() < 1e-13
+    assert np.abs(ln.backward(X, p, dY, gn) - SymbolicLayer.backward(ln, X, p, dY, gs)).max() < 1e-13
+    for k in gn:
+        assert np.abs(gn[k] - gs[k]).max() < 1e-13
