@@ -62,10 +62,11 @@ class TrainResult:
 
 def intervention_steps(steps: int, teleport_at=(), teleport_every: int | None = None,
                        balance_every: int | None = None) -> dict[int, str]:
-    """{step: "teleport" | "balance"} for 0 ≤ step < steps (a teleport wins a tie)."""
+    """{step: "teleport" | "balance"} for 0 ≤ step < steps (a teleport wins a tie).  Balancing,
+    like ``teleport_every``, starts at step 0: a badly balanced start can diverge within K steps."""
     out: dict[int, str] = {}
     if balance_every:
-        out.update({k: "balance" for k in range(balance_every, steps, balance_every)})
+        out.update({k: "balance" for k in range(0, steps, balance_every)})
     tele = set(int(k) for k in teleport_at)
     if teleport_every:
         tele |= set(range(0, steps, teleport_every))

@@ -229,10 +229,19 @@ def test_train_cli_json(spec, capsys, tmp_path):
     assert {"steps_run", "final_loss", "steps_to_target", "seconds", "teleports"} <= set(j)
     assert j["steps_to_target"] is None and j["steps_run"] == 40
     assert [t["step"] for t in j["teleports"]] == [0, 10, 15, 30]
+    assert [t["kind"] for t in j["teleports"]] == ["teleport", "teleport", "balance", "balance"]
     for t in j["teleports"]:
         assert {"step", "loss_before", "loss_after", "objective_before", "objective_after", "charge_jump"} <= set(t)
     with np.load(out) as f:
         assert f["theta"].shape == (26,) and len(f["loss"]) == 40
+
+
+def test_balancing_starts_at_step_0():
+    """--balance-every K balances before the first step, as --teleport-every does: a badly
+    balanced start can diverge within K steps (depth 16 at lr 0.05 diverged at step 3)."""
+    from noether import intervention_steps
+    assert intervention_steps(25, balance_every=10) == {0: "balance", 10: "balance", 20: "balance"}
+    assert intervention_steps(25, teleport_at=[0], balance_every=10)[0] == "teleport"
 
 
 @pytest.mark.parametrize("args,field", [

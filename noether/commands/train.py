@@ -32,7 +32,7 @@ def add_arguments(p):
     p.add_argument("--teleport-at", type=_steps_list, default=[], metavar="K1,K2", help="teleport before these steps")
     p.add_argument("--teleport-every", type=positive_int, default=None, metavar="K", help="teleport every K steps")
     p.add_argument("--teleport-steps", type=positive_int, default=10, help="ascent steps per teleport (default 10)")
-    p.add_argument("--balance-every", type=positive_int, default=None, metavar="K", help="balance the scalings every K steps")
+    p.add_argument("--balance-every", type=positive_int, default=None, metavar="K", help="balance the scalings at steps 0, K, 2K, ...")
     p.add_argument("--target-loss", type=finite_float, default=None, help="stop when the loss reaches this")
     p.add_argument("--local", action="store_true",
                    help="also check the local laws of the starting point's regions until each region breaks")

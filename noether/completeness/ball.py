@@ -375,9 +375,9 @@ def charge_rank(deriv, theta: np.ndarray) -> int:
     red = Reducer()
 
     def q(v):
-        v = sp.nsimplify(v) if not isinstance(v, sp.Rational) else v
-        if not v.is_Rational:
-            raise SpecError("--exact", f"a derived generator has the irrational coefficient {v}")
+        v = sp.sympify(v)
+        if not v.is_Rational:        # no rounding guess: an inexact coefficient is refused
+            raise SpecError("--exact", f"a derived generator has the coefficient {v}, not a rational")
         return Fraction(int(v.p), int(v.q))
     for c in deriv.charges:
         g = c.generator
@@ -415,10 +415,10 @@ def certify(model, deriv, seed: int = 0, points: int = 20, samples: int | None =
 
     ``deriv``: the model's derivation (its charges give the lower bound), or None.  Up to
     ``points`` points are drawn until one has no pinned kink (:meth:`GraphNet.pinned`) and every
-    kink decided by its balls; the fields' rows
-    at it are the per-sample fields, then right-nested brackets of random sparse combinations of
-    them (level by level, up to ``max_level``) while the float64 rank of the rows is below
-    D − m.  The rank the rows reach is then proved on one minor."""
+    kink decided by its balls.  The rows at it are the per-sample fields, then right-nested
+    brackets of random sparse combinations of them (level by level, up to ``max_level``) while
+    the float64 rank of the rows is below D − m.  The rank the rows reach is then proved on one
+    minor."""
     t0 = time.perf_counter()
     net, S, P = plan(model, samples)
     D = net.D
