@@ -25,14 +25,17 @@ def digits(seed: int = 0, test: float = 0.25):
 
 
 def mlp_spec(widths, *, fixed: int = 0, figlu: bool = False, fixed_seed: int = 0, fixed_scale: float = 1.0,
-             figlu_scale: float = 1.0) -> str:
+             figlu_scale: float = 1.0, norm: bool = False) -> str:
     """A ReLU MLP spec input-widths...-10 with cross-entropy; ``fixed``: W-asymmetric linear layers
-    (K fixed entries per row); ``figlu``: σ-asymmetric x*sigmoid(Fx) in place of ReLU."""
+    (K fixed entries per row); ``figlu``: σ-asymmetric x*sigmoid(Fx) in place of ReLU; ``norm``: an
+    affine LayerNorm before every hidden nonlinearity (Lim et al.'s MLPs)."""
     s = f'input = {widths[0]}\nloss = "cross_entropy"\n'
     for i, w in enumerate(widths[1:]):
         s += f'[[layer]]\ntype = "linear"\nout = {w}\n'
         if fixed:
             s += f"fixed = {fixed}\nfixed_seed = {fixed_seed}\nfixed_scale = {fixed_scale}\n"
+        if i < len(widths) - 2 and norm:
+            s += '[[layer]]\ntype = "layernorm"\naffine = true\n'
         if i < len(widths) - 2:
             s += (f'[[layer]]\ntype = "figlu"\nseed = {fixed_seed + i}\nscale = {figlu_scale}\n' if figlu else
                   '[[layer]]\ntype = "activation"\nfn = "relu"\n')
