@@ -61,7 +61,7 @@ class Undecided(ValueError):
 
 @contextmanager
 def _precision(bits: int):
-    import flint
+    flint = _flint()
     old = flint.ctx.prec
     flint.ctx.prec = bits
     try:
@@ -72,7 +72,7 @@ def _precision(bits: int):
 
 def _flint():
     try:
-        import flint
+        import flint                  # optional extra 'exact' (python-flint): imported on first use
     except ImportError:
         raise SpecError("--exact", "ball arithmetic needs python-flint: pip install "
                         "'noether-symmetry[exact]'") from None
