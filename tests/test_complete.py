@@ -314,7 +314,9 @@ def test_too_large_is_refused_up_front(tmp_path, capsys, monkeypatch):
 
 def test_momentum_bracket_level_that_does_not_fit_is_refused_up_front(tmp_path, capsys, monkeypatch):
     """The momentum count always evaluates bracket level 1: when the Jacobian fits but that level
-    does not, it is refused before any work (a 3466-parameter net was killed at 24 GB before)."""
+    does not, it is refused before any work (a 3466-parameter net was killed at 24 GB before).
+    Levels found necessary during a count run in passes over fewer samples instead (below): the
+    up-front refusal bounds the work a count is known to need, not only its memory."""
     complete = importlib.import_module("noether.completeness.count")
     m = Model.from_toml(RELU_SPEC)
     net = complete.make_net(m, "momentum")
@@ -339,6 +341,44 @@ def test_a_later_bracket_level_that_does_not_fit_is_refused(monkeypatch):
     rng = np.random.default_rng(0)
     with pytest.raises(SpecError, match="bracket level 1 of the count"):
         complete.lie_rank(net, m.init(rng), rng.standard_normal((P, m.input)), rng, "momentum")
+
+
+@pytest.mark.parametrize("flow", ["gradient", "momentum"])
+def test_a_bracket_level_too_large_runs_in_passes_with_the_same_ranks(monkeypatch, flow):
+    """When a level fits only over fewer samples, its fields are summed over passes of samples:
+    the same rank sequence as in one pass (a bias-free 2 → 3 → 1 linear net needs brackets:
+    [2, 3, 3] under gradient flow, [3, 5, 10, 14, 16, 16] under momentum)."""
+    complete = importlib.import_module("noether.completeness.count")
+    m = Model.from_toml('input = 2\n[[layer]]\ntype = "linear"\nout = 3\nbias = false\n'
+                        '[[layer]]\ntype = "linear"\nout = 1\nbias = false\n')
+    net = complete.make_net(m, flow)
+    n = m.D if flow == "gradient" else 2 * m.D + 1
+    P = complete.n_samples(net, n)
+    rng = np.random.default_rng(3)
+    th, X, v = m.init(rng), rng.standard_normal((P, m.input)), rng.standard_normal(m.D)
+    whole = complete.lie_rank(net, th, X, np.random.default_rng(4), flow, 1.0, v)
+    chunks = []
+    real = complete.level_chunk
+    monkeypatch.setattr(complete, "level_chunk", lambda *a: chunks.append(max(1, P // 7)) or chunks[-1])
+    parts = complete.lie_rank(net, th, X, np.random.default_rng(4), flow, 1.0, v)
+    assert chunks and parts.ranks == whole.ranks and len(whole.ranks) > 2
+    # the field itself at a jet point: the sum over samples reassociated, a few ulps of its terms
+    pt = {0: np.broadcast_to(th, (3, m.D)).copy(), 1: rng.standard_normal((3, m.D))}
+    rho = rng.standard_normal((3, P, net.k))
+    a, b = (complete.grad_field_in_passes(net, pt, rho, X, c)
+            for c in (P, max(1, P // 7)))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert np.abs(a[key] - b[key]).max() <= 1e-13 * np.abs(a[key]).max()
+    # and the chunk the memory allows: all P when it fits, fewer when only part of the level does
+    N, level = n + 8, 2
+    full, one = complete.level_bytes(net, n, P, N, level), complete.level_bytes(net, n, 1, N, level, 8, P)
+    monkeypatch.setattr(complete, "available_bytes", lambda: full)
+    assert real(net, n, P, N, level) == P
+    monkeypatch.setattr(complete, "available_bytes", lambda: (full + one) // 2)
+    assert 1 <= real(net, n, P, N, level) < P
+    monkeypatch.setattr(complete, "available_bytes", lambda: one - 1)
+    assert real(net, n, P, N, level) == 0
 
 
 def test_json_into_closed_pipe(tmp_path):

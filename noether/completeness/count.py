@@ -223,6 +223,19 @@ def _samples(k: int, state_dim: int) -> int:
     return int(max(64, np.ceil(4 * state_dim / k) + 16))
 
 
+def grad_field_in_passes(net, pt: dict, rho: np.ndarray, X: np.ndarray, chunk: int) -> dict:
+    """The field X_ρ at the jet point ``pt``, summed over the samples in passes of ``chunk`` (the
+    jets of one pass scale with its samples; the sum is the same up to reassociation)."""
+    P = X.shape[0]
+    if chunk >= P:
+        return net.grad_field(pt, rho, X)
+    out: dict = {}
+    for s in range(0, P, chunk):
+        for m, v in net.grad_field(pt, rho[:, s:s + chunk], X[s:s + chunk]).items():
+            out[m] = out[m] + v if m in out else v
+    return out
+
+
 def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generator,
              flow: str = "gradient", gamma: float = 1.0, v: np.ndarray | None = None,
              max_levels: int = 12, oversample: int = 8, U: np.ndarray | None = None,
@@ -239,13 +252,18 @@ def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generato
     U = np.eye(k) if U is None else U
     proj = U @ U.T
     J = np.einsum("kr,pkd->prd", U, net.jacobian(theta, X).reshape(P, k, D)).reshape(-1, D)
+    chunk = P          # samples per pass of the fields; fewer when a bracket level would not fit
+
+    def grad_field(pt, rho):
+        return grad_field_in_passes(net, pt, rho, X, chunk)
+
     if flow == "gradient":
         n = D
         base = J
         point0 = theta
 
         def field(c, pt):
-            return net.grad_field(pt, c, X)
+            return grad_field(pt, c)
 
         def draw(N):
             return rng.standard_normal((N, P, k)) @ proj
@@ -260,7 +278,7 @@ def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generato
         def field(c, pt):
             cf, rho = c
             th = {m: a[:, 1:D + 1] for m, a in pt.items()}
-            gx = net.grad_field(th, rho, X)
+            gx = grad_field(th, rho)
             out = {}
             for m, a in pt.items():
                 o = np.zeros_like(a)
@@ -295,8 +313,11 @@ def lie_rank(net: Net, theta: np.ndarray, X: np.ndarray, rng: np.random.Generato
         if span.rank == n:
             break
         N = n - span.rank + oversample
-        # the level's jets (2^level nilpotent masks) must fit before any of them is built
-        _refuse(level_bytes(net, n, P, N, level, oversample), D, P, f"bracket level {level} of the count")
+        # the level's jets (2^level nilpotent masks) must fit before any of them is built: in
+        # passes over fewer samples if need be, refused if not even one sample fits
+        chunk = level_chunk(net, n, P, N, level, oversample)
+        if chunk < 1:
+            _refuse(level_bytes(net, n, 1, N, level, oversample, P), D, P, f"bracket level {level} of the count")
         coeffs = [draw(N) for _ in range(level + 1)]
         pt = {0: np.broadcast_to(point0, (N, n)).copy()}
         vals, scale = nested_bracket_scaled(field, coeffs, pt)
@@ -422,12 +443,27 @@ def estimate_bytes(net: Net, n: int, P: int, oversample: int = 8) -> tuple[int, 
     return certain, certain + 8 * (3 * n * n + 2 * 2 * (n + oversample) * P * widths)
 
 
-def level_bytes(net: Net, n: int, P: int, N: int, level: int, oversample: int = 8) -> int:
-    """Bytes of bracket level ``level`` with N brackets: the certain part plus the first level's
-    jets scaled by N / (n + oversample) and doubled per further level (one nilpotent mask bit
-    more each)."""
-    certain, one = estimate_bytes(net, n, P, oversample)
-    return int(certain + (one - certain) * 2 ** (level - 1) * N / (n + oversample))
+def level_bytes(net: Net, n: int, P: int, N: int, level: int, oversample: int = 8,
+                samples: int | None = None) -> int:
+    """Bytes of bracket level ``level`` with N brackets, its fields evaluated in passes of P
+    samples (of ``samples``, default P, whose Jacobian is kept): the certain part plus the first
+    level's jets scaled by N / (n + oversample) and doubled per further level (one nilpotent mask
+    bit more each)."""
+    samples = samples or P
+    certain = estimate_bytes(net, n, samples, oversample)[0]
+    jets = estimate_bytes(net, n, P, oversample)
+    return int(certain + (jets[1] - jets[0]) * 2 ** (level - 1) * N / (n + oversample))
+
+
+def level_chunk(net: Net, n: int, P: int, N: int, level: int, oversample: int = 8) -> int:
+    """The most samples per pass with which bracket level ``level`` fits in the free memory
+    (P when it fits whole; 0 when not even one sample does)."""
+    have = available_bytes()
+    if level_bytes(net, n, P, N, level, oversample) <= have:
+        return P
+    one = level_bytes(net, n, 1, N, level, oversample, P)
+    certain = estimate_bytes(net, n, P, oversample)[0]
+    return 0 if one > have else int(min(P, (have - certain) // max(1, one - certain)))
 
 
 def make_net(model, flow: str = "gradient"):
