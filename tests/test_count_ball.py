@@ -131,3 +131,16 @@ def test_cli_exact_open_or_contradictory_exits_3(tmp_path, capsys, monkeypatch, 
     assert main(["count", str(p), "--exact"]) == 3
     cap = capsys.readouterr()
     assert says in cap.out + cap.err
+
+
+def test_kinks_of_one_argument_are_evaluated_on_their_side():
+    """|z|, Heaviside and their derivatives (sign, DiracDelta) off the kink; a max decided by its
+    certainly largest argument even when two others overlap."""
+    import sympy as sp
+    z = sp.Symbol("z", real=True)
+    for e, at, want in ((sp.Abs(z), -0.5, 0.5), (sp.diff(sp.Abs(z), z), -0.5, -1.0),
+                        (sp.diff(sp.Heaviside(z), z), 0.25, 0.0), (sp.Heaviside(z), 0.25, 1.0)):
+        assert float(B.ball(e, {z: flint.arb(at)}).mid()) == want
+    with pytest.raises(B.Undecided):
+        B.ball(sp.DiracDelta(z), {z: flint.arb(0)})
+    assert B.pick([flint.arb(1, 0.5), flint.arb(1.2, 0.5), flint.arb(5)], True) == 2

@@ -136,6 +136,10 @@ def ball(e, env: dict):
         s = sign(ball(e.args[0], env))
         h0 = e.args[1] if len(e.args) > 1 else sp.Rational(1, 2)
         return flint.arb(int(s > 0)) if s else ball(h0, env)
+    if isinstance(e, sp.DiracDelta):      # the derivative of a kink: 0 on either side of it
+        if sign(ball(e.args[0], env)) == 0:
+            raise Undecided(f"{e} at its kink")
+        return flint.arb(0)
     if isinstance(e, (sp.Max, sp.Min)):
         vals = [ball(a, env) for a in e.args]
         return vals[pick(vals, isinstance(e, sp.Max))]
@@ -168,7 +172,7 @@ def truth(c, env: dict) -> bool:
 def pick(vals: list, largest: bool) -> int:
     """The index of the certainly largest (or smallest) ball, or :class:`Undecided`."""
     for i, v in enumerate(vals):
-        if all(j == i or sign(v - w) == (1 if largest else -1) for j, w in enumerate(vals)):
+        if all(j == i or ((v - w > 0) if largest else (v - w < 0)) for j, w in enumerate(vals)):
             return i
     raise Undecided("a max/min whose arguments' balls overlap")
 
