@@ -173,7 +173,8 @@ def _print_text(res, out) -> None:
         e = out["exact"]
         if e["laws"] is not None:
             w(f"exact (ball arithmetic, {e['precision_bits']} bits): {e['laws_lower']} derived charges independent "
-              f"over QQ, fields of certified rank {res.parameters - e['laws_upper']} -> laws {e['laws']} "
+              f"over QQ, fields and {e['bracket_levels']} bracket level(s) of certified rank "
+              f"{res.parameters - e['laws_upper']} -> laws {e['laws']} "
               f"({'agrees' if e['agrees'] else 'DISAGREES'}), {e['seconds']:.2f} s\n")
         else:
             w(f"exact (ball arithmetic): NOT CERTIFIED, laws between {e['laws_lower']} (the derived charges, "
