@@ -165,3 +165,30 @@ def test_momentum_noether_charges_of_a_global_algebra():
     m = MODELS["attention"]()
     r = count_laws(m, flow="momentum", points=2, seed=0)
     assert r.clear and r.derived is not None and 0 < r.derived <= r.laws
+
+
+@pytest.mark.parametrize("name", ["attention", "conv1d", "glu"])
+def test_derived_orbit_fills_the_loss_preserving_directions(name, monkeypatch):
+    """At each counted point the derived generators span every direction that keeps each sample's
+    loss (the null space of V_0): the structured search missed no symmetry direction there.  With
+    one generator dropped, the count says a direction is not spanned (the check can fail)."""
+    m = MODELS[name]()
+    r = count_laws(m, points=2, seed=0)
+    assert any(n.startswith("orbit: the derived generators span all") for n in r.notes), r.notes
+    import noether.completeness.count as C
+    real = C._derivation
+
+    def fewer(model):
+        d, why = real(model)
+        d.algebra.generators = d.algebra.generators[1:]
+        return d, why
+    monkeypatch.setattr(C, "_derivation", fewer)
+    r = count_laws(m, points=2, seed=0)
+    assert any("not spanned by the derived generators" in n for n in r.notes), r.notes
+
+
+def test_orbit_smaller_than_the_loss_preserving_directions_is_a_note_not_a_verdict():
+    """A 3-unit layer norm: 3 directions keep every sample's loss to first order beyond the
+    derived orbit, yet the count equals the derived charges (the brackets remove them)."""
+    r = count_laws(MODELS["layernorm"](), points=2, seed=0)
+    assert r.complete and any(n.startswith("3 direction(s) keep every sample's loss") for n in r.notes)

@@ -27,6 +27,7 @@ import numpy as np
 from .graph import GraphNet
 from .jets import ActStage, Net, activation_derivatives, is_piecewise, nested_bracket_scaled
 from ..derive.derivation import derive
+from ..derive.rank import field_rank
 from ..derive.global_search.exact import batch_size
 from ..errors import InternalContradiction, SpecError
 import os
@@ -57,6 +58,7 @@ class PointReport:
     frozen: list[str] = field(default_factory=list)   # coordinates θ_j that are conserved here
     seconds: float = 0.0
     extra_laws: int | None = None    # laws here − generic laws (non-generic points only)
+    orbit: int | None = None         # rank of the derived generators X_k(θ) here (gradient flow)
     closed_by: str = "stable"        # "stable": dim V_k stopped growing; "derived bound": it reached
                                      # D − rank of the derived charges' gradients (exact from there)
 
@@ -221,6 +223,31 @@ def n_samples(net: Net, state_dim: int) -> int:
 
 def _samples(k: int, state_dim: int) -> int:
     return int(max(64, np.ceil(4 * state_dim / k) + 16))
+
+
+def _orbit_note(cands: list, n: int, name: str, notes: list) -> None:
+    """Compare the derived generators' orbit with the directions that keep every sample's loss.
+
+    Each X_k(θ) satisfies S·J(θ, x)·X_k(θ) = 0, so the orbit lies in the null space of V_0(θ), of
+    dimension n − dim V_0(θ).  Equal: no direction that keeps every loss is missed by the derived
+    algebra.  Smaller: said in a note, without a verdict (a 3-unit layer norm has 3 such directions
+    more, and its count still equals its derived charges: the brackets remove them).  Larger: a
+    derived generator changes a loss, a bug."""
+    pts = [p for p in cands if p.orbit is not None]
+    if not pts:
+        return
+    free = [n - p.ranks[0] for p in pts]
+    if any(p.orbit > f for p, f in zip(pts, free)):
+        raise InternalContradiction(f"{name}: the derived generators span more directions at a point than "
+                                    "keep every sample's loss there")
+    missing = max(f - p.orbit for p, f in zip(pts, free))
+    if missing:
+        notes.append(f"{missing} direction(s) keep every sample's loss to first order at a counted point but are "
+                     "not spanned by the derived generators (symmetries beyond the linear algebra, generators "
+                     "not found, or directions the brackets remove)")
+    else:
+        notes.append(f"orbit: the derived generators span all {free[0]} directions that keep every sample's loss "
+                     "at the counted points")
 
 
 def grad_field_in_passes(net, pt: dict, rho: np.ndarray, X: np.ndarray, chunk: int) -> dict:
@@ -558,6 +585,8 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
         if pins:
             continue
         cands.append(lie_rank(net, theta, X, rng, flow, gamma, v, U=U, bound=bound(theta)))
+        if flow == "gradient" and d is not None and d.algebra.explicit:
+            cands[-1].orbit = field_rank(d.algebra.generators, theta).rank
     laws = lie_dim = gap = None
     clear = False
     if cands:
@@ -584,6 +613,7 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
     if any(p.closed_by == "derived bound" for p in cands):
         notes.append("dim Lie reached D − rank of the derived charges' gradients: exact there, no further "
                      "bracket level was needed")
+    _orbit_note(cands, n, model.name, notes)
     derived, source = (None, "not computed")
     if with_derived:
         derived, source = derived_count(model, flow, np.random.default_rng(seed + 1), gamma, d) \
