@@ -233,7 +233,7 @@ def _orbit_note(cands: list, n: int, name: str, notes: list) -> None:
     algebra.  Smaller: said in a note, without a verdict (a 3-unit layer norm has 3 such directions
     more, and its count still equals its derived charges: the brackets remove them).  Larger: a
     derived generator changes a loss, a bug."""
-    pts = [p for p in cands if p.orbit is not None]
+    pts = [p for p in cands if p.orbit is not None and p.clear]    # ranks read with a clear gap only
     if not pts:
         return
     free = [n - p.ranks[0] for p in pts]
