@@ -18,7 +18,7 @@ flint = pytest.importorskip("flint")
 
 from noether.cli import main  # noqa: E402
 from noether.completeness import ball as B  # noqa: E402
-from noether.completeness.count import derivation  # noqa: E402
+from noether.derive.derivation import derive as derivation  # noqa: E402
 from noether.completeness.exact import loss_rows  # noqa: E402
 from noether.completeness.graph import GraphNet  # noqa: E402
 from noether.completeness.jets import nested_bracket  # noqa: E402

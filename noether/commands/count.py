@@ -22,7 +22,7 @@ from ..completeness.exact import exact_lie_rank
 from ..completeness.count import Net, available_bytes, estimate_bytes, make_net, n_samples
 from ..completeness.polysearch import search
 from ..completeness.ball import certify, plan
-from ..completeness.count import derivation, polynomial_pieces
+from ..completeness.count import polynomial_pieces
 import os
 
 HELP = "count all conservation laws (D - dim Lie of the gradient fields) and compare with the derived charges"
@@ -75,8 +75,8 @@ def run(args) -> int:
         raise SpecError("--degree", f"the polynomial search supports linear and elementwise activation layers "
                         f"only, not layer[{bad}] ({model.layers[bad].describe()}); the float count runs without it")
     rational = args.exact and polynomial_pieces(model) and model.D <= MAX_EXACT_D
-    if args.exact and not rational:
-        plan(model)               # refuses a certificate too large before the count runs
+    # a certificate too large is refused before the count runs
+    planned = plan(model) if args.exact and not rational else None
     try:
         res = count_laws(model, flow=args.flow, points=args.points, seed=args.seed, gamma=args.gamma)
     except MemoryError:
@@ -109,7 +109,7 @@ def run(args) -> int:
                                       "polynomials": [str(p) for p in pl.polynomials]}
     contradiction = None
     if args.exact and not rational:
-        cert = certify(model, derivation(model), seed=args.seed)
+        cert = certify(model, res.deriv, seed=args.seed, planned=planned)
         out["exact"] = dict(cert.to_json(), agrees=cert.laws is not None and cert.laws == res.laws)
         if cert.laws_upper < cert.laws_lower:
             contradiction = (f"the fields have certified rank {model.D - cert.laws_upper}, but "

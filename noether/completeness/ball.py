@@ -415,7 +415,7 @@ def plan(model, samples: int | None = None) -> tuple[GraphNet, list, int]:
 
 
 def certify(model, deriv, seed: int = 0, points: int = 20, samples: int | None = None,
-            max_level: int = 4) -> BallCertificate:
+            max_level: int = 4, planned: tuple | None = None) -> BallCertificate:
     """Bracket the law count of ``model`` at a seeded point (see the module docstring).
 
     ``deriv``: the model's derivation (its charges give the lower bound), or None.  Up to
@@ -423,9 +423,9 @@ def certify(model, deriv, seed: int = 0, points: int = 20, samples: int | None =
     kink decided by its balls.  The rows at it are the per-sample fields, then right-nested
     brackets of random sparse combinations of them (level by level, up to ``max_level``) while
     the float64 rank of the rows is below D − m.  The rank the rows reach is then proved on one
-    minor."""
+    minor.  ``planned``: what :func:`plan` returned for this model, if it was called already."""
     t0 = time.perf_counter()
-    net, S, P = plan(model, samples)
+    net, S, P = planned or plan(model, samples)
     D = net.D
     bg = BallGraph(net, S)
     rng = np.random.default_rng([seed, 71])

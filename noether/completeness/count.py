@@ -81,6 +81,7 @@ class CountResult:
     notes: list[str]
     seconds: float
     samples: int
+    deriv: object = field(default=None, repr=False)   # the derivation compared with (not in the JSON)
 
     def to_json(self) -> dict:
         gap = self.gap if self.gap is None or np.isfinite(self.gap) else None
@@ -371,11 +372,6 @@ def _derivation(model):
         return None, f"noether.derive failed ({type(exc).__name__}: {exc})"
 
 
-def derivation(model):
-    """The model's derivation, or None when it fails (the count then has no derived bound)."""
-    return _derivation(model)[0]
-
-
 def polynomial_pieces(model) -> bool:
     """True for linear and elementwise models whose activations are polynomial on each side of 0:
     their count can be redone in exact rational arithmetic (:mod:`.exact`)."""
@@ -626,4 +622,4 @@ def count_laws(model, flow: str = "gradient", points: int = 3, seed: int = 0, ga
     return CountResult(model=model.name, flow=flow, parameters=net.D, state_dim=n, laws=laws,
                        lie_dim=lie_dim, clear=clear, gap=gap, points=cands, local=local,
                        derived=derived, derived_source=source, complete=complete, notes=notes,
-                       seconds=time.perf_counter() - t0, samples=P)
+                       seconds=time.perf_counter() - t0, samples=P, deriv=d)
